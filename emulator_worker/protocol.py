@@ -1,0 +1,397 @@
+"""The one wire contract between sf2rl clients and emulator worker hosts.
+
+A message is a ZeroMQ multipart: frame 0 is a msgpack map (the header), the
+following frames are raw byte buffers (RAM, RGB frames, savestates) that the
+header describes. Nothing is ever pickled. Both sides import this module; the
+BizHawk Lua bridge's command names are checked against :class:`Command`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import msgpack
+import numpy as np
+
+PROTOCOL_VERSION = 1
+MAX_HEADER_BYTES = 64 * 1024
+MAX_FRAMES_PER_STEP = 60 * 60 * 10
+MAX_SLOTS_PER_LEASE = 64
+MAX_RAM_RANGES = 64
+MAX_SEGMENTS = 64
+MAX_BUFFER_BYTES = 64 * 1024 * 1024
+MAX_BUTTON_MASK = (1 << 32) - 1
+
+
+class Command(enum.StrEnum):
+    """Every request a client can send to a worker host."""
+
+    HELLO = "hello"
+    LEASE = "lease"
+    RELEASE = "release"
+    HEARTBEAT = "heartbeat"
+    RESET = "reset"
+    STEP = "step"
+    FRAME = "frame"
+    SAVE_STATE = "save_state"
+    LOAD_STATE = "load_state"
+
+
+class ErrorType(enum.StrEnum):
+    """Error kinds a host reports; clients map each to one exception type."""
+
+    BAD_REQUEST = "BadRequest"
+    VERSION_MISMATCH = "VersionMismatch"
+    LEASE = "LeaseError"
+    NO_CAPACITY = "NoCapacity"
+    INSTANCE_CRASHED = "InstanceCrashed"
+    BACKEND = "BackendError"
+    INTERNAL = "InternalError"
+
+
+class ProtocolError(ValueError):
+    """A message does not follow this contract."""
+
+    def __init__(self, message: str, request_id: int | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Hold ``p1`` (and ``p2`` in two-controller mode) for ``frames`` frames."""
+
+    p1: int
+    p2: int
+    frames: int
+
+
+@dataclass(frozen=True)
+class Request:
+    """Base of all requests; ``id`` is echoed in the reply."""
+
+    COMMAND: ClassVar[Command]
+    id: int
+
+
+@dataclass(frozen=True)
+class Hello(Request):
+    """Version handshake; the reply describes the host."""
+
+    COMMAND: ClassVar[Command] = Command.HELLO
+    version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class Lease(Request):
+    """Reserve ``count`` emulator slots, kept alive by heartbeats for ``ttl`` s."""
+
+    COMMAND: ClassVar[Command] = Command.LEASE
+    count: int = 1
+    ttl: float = 30.0
+    owner: str = ""
+
+
+@dataclass(frozen=True)
+class Release(Request):
+    """Give a lease's slots back."""
+
+    COMMAND: ClassVar[Command] = Command.RELEASE
+    lease: str = ""
+
+
+@dataclass(frozen=True)
+class Heartbeat(Request):
+    """Keep a lease alive."""
+
+    COMMAND: ClassVar[Command] = Command.HEARTBEAT
+    lease: str = ""
+
+
+@dataclass(frozen=True)
+class Reset(Request):
+    """Start a new match on one slot and return the requested RAM ranges."""
+
+    COMMAND: ClassVar[Command] = Command.RESET
+    lease: str = ""
+    slot: int = 0
+    seed: int = 0
+    characters: tuple[int, int] = (0, 1)
+    difficulty: int = 3
+    two_player: bool = False
+    state: str = ""
+    ram_ranges: tuple[tuple[int, int], ...] = ()
+    want_frame: bool = False
+
+
+@dataclass(frozen=True)
+class Step(Request):
+    """Run input segments on one slot, then return RAM ranges (and a frame)."""
+
+    COMMAND: ClassVar[Command] = Command.STEP
+    lease: str = ""
+    slot: int = 0
+    segments: tuple[Segment, ...] = ()
+    ram_ranges: tuple[tuple[int, int], ...] = ()
+    want_frame: bool = False
+
+
+@dataclass(frozen=True)
+class Frame(Request):
+    """Return the current RGB frame of a slot."""
+
+    COMMAND: ClassVar[Command] = Command.FRAME
+    lease: str = ""
+    slot: int = 0
+
+
+@dataclass(frozen=True)
+class SaveState(Request):
+    """Return a slot's savestate as bytes."""
+
+    COMMAND: ClassVar[Command] = Command.SAVE_STATE
+    lease: str = ""
+    slot: int = 0
+
+
+@dataclass(frozen=True)
+class LoadState(Request):
+    """Restore a slot from savestate bytes (sent as a buffer frame)."""
+
+    COMMAND: ClassVar[Command] = Command.LOAD_STATE
+    lease: str = ""
+    slot: int = 0
+    data: bytes = b""
+
+
+REQUEST_TYPES: dict[Command, type[Request]] = {
+    t.COMMAND: t for t in (Hello, Lease, Release, Heartbeat, Reset, Step, Frame, SaveState, LoadState)
+}
+SLOT_COMMANDS = frozenset({Command.RESET, Command.STEP, Command.FRAME, Command.SAVE_STATE, Command.LOAD_STATE})
+
+
+# ------------------------------------------------------------------ replies
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful reply: header fields plus optional buffers."""
+
+    id: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    ram: bytes | None = None
+    frame: np.ndarray | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """A failed request: the error's kind, message and remote traceback."""
+
+    id: int | None
+    type: ErrorType
+    message: str
+    traceback: str = ""
+
+
+# --------------------------------------------------------------- encoding
+
+
+def _pack(header: dict[str, Any]) -> bytes:
+    return msgpack.packb(header, use_bin_type=True)
+
+
+def encode_request(req: Request) -> list[bytes]:
+    """Encode a request as multipart frames."""
+    header: dict[str, Any] = {"v": PROTOCOL_VERSION, "cmd": req.COMMAND.value}
+    buffers: list[bytes] = []
+    for f in dataclasses.fields(req):
+        value = getattr(req, f.name)
+        if f.name == "data":
+            header["nbuf"] = 1
+            buffers.append(bytes(value))
+        elif f.name == "segments":
+            header["segments"] = [(s.p1, s.p2, s.frames) for s in value]
+        else:
+            header[f.name] = value
+    return [_pack(header), *buffers]
+
+
+def encode_reply(reply: Reply | ErrorReply) -> list[bytes]:
+    """Encode a reply (or an error reply) as multipart frames."""
+    if isinstance(reply, ErrorReply):
+        header: dict[str, Any] = {
+            "v": PROTOCOL_VERSION,
+            "id": reply.id,
+            "ok": False,
+            "error": {"type": reply.type.value, "message": reply.message, "traceback": reply.traceback},
+        }
+        return [_pack(header)]
+    header = {"v": PROTOCOL_VERSION, "id": reply.id, "ok": True, **reply.fields}
+    buffers: list[bytes] = []
+    if reply.ram is not None:
+        header["ram"] = len(buffers)
+        buffers.append(reply.ram)
+    if reply.frame is not None:
+        header["frame"] = [len(buffers), list(reply.frame.shape)]
+        buffers.append(np.ascontiguousarray(reply.frame, dtype=np.uint8).tobytes())
+    if reply.data is not None:
+        header["data"] = len(buffers)
+        buffers.append(reply.data)
+    return [_pack(header), *buffers]
+
+
+def _unpack_header(frames: list[bytes]) -> dict[str, Any]:
+    if not frames:
+        raise ProtocolError("empty message")
+    raw = frames[0]
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError(f"header is {len(raw)} bytes, limit {MAX_HEADER_BYTES}")
+    try:
+        header = msgpack.unpackb(raw, raw=False, strict_map_key=True, max_bin_len=MAX_HEADER_BYTES)
+    except Exception as e:  # msgpack raises many unrelated types for garbage
+        raise ProtocolError(f"header is not valid msgpack: {e}") from e
+    if not isinstance(header, dict):
+        raise ProtocolError("header must be a msgpack map")
+    if sum(len(f) for f in frames[1:]) > MAX_BUFFER_BYTES:
+        raise ProtocolError(f"buffers exceed {MAX_BUFFER_BYTES} bytes")
+    return header
+
+
+def _int(header: dict[str, Any], key: str, lo: int, hi: int, default: int | None = None) -> int:
+    value = header.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ProtocolError(f"field {key!r} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def _float(header: dict[str, Any], key: str, lo: float, hi: float, default: float) -> float:
+    value = header.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ProtocolError(f"field {key!r} must be a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def _str(header: dict[str, Any], key: str, max_len: int = 256) -> str:
+    value = header.get(key, "")
+    if not isinstance(value, str) or len(value) > max_len:
+        raise ProtocolError(f"field {key!r} must be a string of at most {max_len} characters")
+    return value
+
+
+def _bool(header: dict[str, Any], key: str) -> bool:
+    value = header.get(key, False)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"field {key!r} must be a boolean, got {value!r}")
+    return value
+
+
+def _pairs(header: dict[str, Any], key: str, limit: int, names: tuple[str, ...]) -> list[tuple[int, ...]]:
+    value = header.get(key, [])
+    if not isinstance(value, list) or len(value) > limit:
+        raise ProtocolError(f"field {key!r} must be a list of at most {limit} entries")
+    out = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != len(names):
+            raise ProtocolError(f"each {key!r} entry must be [{', '.join(names)}]")
+        entry = dict(zip(names, item, strict=True))
+        out.append(tuple(_int(entry, n, 0, MAX_BUTTON_MASK) for n in names))
+    return out
+
+
+def decode_request(frames: list[bytes]) -> Request:
+    """Decode and validate a request; raise :class:`ProtocolError` on any defect."""
+    header = _unpack_header(frames)
+    req_id = header.get("id")
+    rid = req_id if isinstance(req_id, int) and not isinstance(req_id, bool) else None
+    try:
+        version = header.get("v")
+        if version != PROTOCOL_VERSION:
+            raise ProtocolError(f"protocol version {version!r} is not supported (host speaks {PROTOCOL_VERSION})")
+        try:
+            cmd = Command(header.get("cmd"))
+        except ValueError as e:
+            raise ProtocolError(f"unknown command {header.get('cmd')!r}; valid: {[c.value for c in Command]}") from e
+        rid = _int(header, "id", 0, 2**63 - 1)
+        kw: dict[str, Any] = {"id": rid}
+        if cmd is Command.HELLO:
+            kw["version"] = _int(header, "version", 0, 2**31, PROTOCOL_VERSION)
+        elif cmd is Command.LEASE:
+            kw["count"] = _int(header, "count", 1, MAX_SLOTS_PER_LEASE, 1)
+            kw["ttl"] = _float(header, "ttl", 0.1, 86400.0, 30.0)
+            kw["owner"] = _str(header, "owner")
+        else:
+            kw["lease"] = _str(header, "lease", 64)
+        if cmd in SLOT_COMMANDS:
+            kw["slot"] = _int(header, "slot", 0, 4095, 0)
+        if cmd in (Command.RESET, Command.STEP):
+            ranges = _pairs(header, "ram_ranges", MAX_RAM_RANGES, ("addr", "len"))
+            if any(n > 1 << 20 for _, n in ranges):
+                raise ProtocolError("a RAM range may not exceed 1 MiB")
+            kw["ram_ranges"] = tuple((a, n) for a, n in ranges)
+            kw["want_frame"] = _bool(header, "want_frame")
+        if cmd is Command.RESET:
+            kw["seed"] = _int(header, "seed", 0, 2**63 - 1, 0)
+            chars = header.get("characters", [0, 1])
+            if not isinstance(chars, list) or len(chars) != 2:
+                raise ProtocolError("field 'characters' must be [p1, p2]")
+            kw["characters"] = tuple(_int({"c": c}, "c", 0, 255) for c in chars)
+            kw["difficulty"] = _int(header, "difficulty", 0, 255, 3)
+            kw["two_player"] = _bool(header, "two_player")
+            kw["state"] = _str(header, "state")
+        elif cmd is Command.STEP:
+            segs = _pairs(header, "segments", MAX_SEGMENTS, ("p1", "p2", "frames"))
+            if not segs or sum(s[2] for s in segs) > MAX_FRAMES_PER_STEP:
+                raise ProtocolError(f"a step needs 1..{MAX_SEGMENTS} segments totalling at most {MAX_FRAMES_PER_STEP} frames")
+            kw["segments"] = tuple(Segment(*s) for s in segs)
+        elif cmd is Command.LOAD_STATE:
+            if header.get("nbuf") != 1 or len(frames) != 2:
+                raise ProtocolError("load_state carries exactly one buffer frame")
+            kw["data"] = bytes(frames[1])
+        if cmd is not Command.LOAD_STATE and len(frames) != 1:
+            raise ProtocolError(f"{cmd.value} carries no buffer frames, got {len(frames) - 1}")
+        return REQUEST_TYPES[cmd](**kw)
+    except ProtocolError as e:
+        e.request_id = rid
+        raise
+
+
+def decode_reply(frames: list[bytes]) -> Reply | ErrorReply:
+    """Decode a reply; raise :class:`ProtocolError` on a malformed one."""
+    header = _unpack_header(frames)
+    if header.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(f"reply speaks protocol {header.get('v')!r}, client speaks {PROTOCOL_VERSION}")
+    rid = header.pop("id", None)
+    ok = header.pop("ok", None)
+    header.pop("v")
+    if ok is False:
+        err = header.get("error") or {}
+        try:
+            etype = ErrorType(err.get("type"))
+        except ValueError:
+            etype = ErrorType.INTERNAL
+        return ErrorReply(rid, etype, str(err.get("message", "")), str(err.get("traceback", "")))
+    if ok is not True or not isinstance(rid, int):
+        raise ProtocolError("reply lacks 'ok' or 'id'")
+    bufs = frames[1:]
+    try:
+        ram = bytes(bufs[header.pop("ram")]) if "ram" in header else None
+        frame = None
+        if "frame" in header:
+            idx, shape = header.pop("frame")
+            frame = np.frombuffer(bufs[idx], dtype=np.uint8).reshape(shape)
+        data = bytes(bufs[header.pop("data")]) if "data" in header else None
+    except (IndexError, ValueError, TypeError) as e:
+        raise ProtocolError(f"reply buffers do not match its header: {e}") from e
+    return Reply(rid, header, ram, frame, data)
+
+
+def error_reply(req_id: int | None, etype: ErrorType, message: str, tb: str = "") -> list[bytes]:
+    """Shorthand for an encoded :class:`ErrorReply`."""
+    return encode_reply(ErrorReply(req_id, etype, message, tb))

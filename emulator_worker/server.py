@@ -1,0 +1,369 @@
+"""The worker host: a ROUTER that leases emulator slots and routes requests to them.
+
+Clients talk to one ROUTER (the frontend). Each slot is an :class:`Instance`
+child process connected to an internal ROUTER (the backend). The host only
+decodes headers to check leases; payloads are forwarded as they are. Nothing a
+client sends can stop the loop: every defect becomes an error reply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+from emulator_worker import protocol as p
+from emulator_worker.instances import FAILED, READY, Instance
+
+CRASH_LOOP_WINDOW = 10.0
+CRASH_LOOP_LIMIT = 5
+
+
+@dataclass
+class HostConfig:
+    """Everything `emulator-worker serve` was told."""
+
+    backend: str = "sim"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    slots: int = 1
+    bind: str = "tcp://127.0.0.1:5555"
+    curve_secret_key: Path | None = None
+    authorized_keys: Path | None = None
+    parent_pid: int | None = None
+    idle_exit: float | None = None
+    instance_timeout: float = 60.0
+
+
+@dataclass
+class Slot:
+    """A host slot: its instance process and who holds it."""
+
+    instance: Instance
+    ready: bool = False
+    failed: str = ""
+    lease: str | None = None
+    needs_reset: bool = True
+    pending: deque[tuple[bytes, int, float]] = field(default_factory=deque)
+    queued: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
+    crashes: deque[float] = field(default_factory=deque)
+
+
+@dataclass
+class LeaseRecord:
+    """A client's claim on some slots, valid while heartbeats arrive."""
+
+    id: str
+    slots: list[int]
+    ttl: float
+    owner: str
+    last_seen: float
+
+
+class WorkerHost:
+    """Serve emulator slots over ZeroMQ until stopped."""
+
+    def __init__(self, config: HostConfig) -> None:
+        self.config = config
+        self.ctx = zmq.Context()
+        self.frontend = self.ctx.socket(zmq.ROUTER)
+        self.frontend.setsockopt(zmq.LINGER, 0)
+        self.frontend.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.auth: ThreadAuthenticator | None = None
+        if config.curve_secret_key is not None:
+            self._enable_curve(config.curve_secret_key, config.authorized_keys)
+        self.frontend.bind(config.bind)
+        self.endpoint: str = self.frontend.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.backend = self.ctx.socket(zmq.ROUTER)
+        self.backend.setsockopt(zmq.LINGER, 0)
+        port = self.backend.bind_to_random_port("tcp://127.0.0.1")
+        internal = f"tcp://127.0.0.1:{port}"
+        self.slots = [
+            Slot(Instance(i, config.backend, config.backend_options, internal)) for i in range(config.slots)
+        ]
+        self.by_identity = {s.instance.identity: s for s in self.slots}
+        self.leases: dict[str, LeaseRecord] = {}
+        self.info: dict[str, Any] = {}
+        self.running = False
+        self.last_active = time.monotonic()
+        self.stats = {"requests": 0, "errors": 0, "restarts": 0, "expired_leases": 0}
+
+    def _enable_curve(self, secret_file: Path, authorized: Path | None) -> None:
+        public, secret = zmq.auth.load_certificate(str(secret_file))
+        if secret is None:
+            raise ValueError(f"{secret_file} holds no secret key; pass the .key_secret file")
+        self.auth = ThreadAuthenticator(self.ctx)
+        self.auth.start()
+        location = str(authorized) if authorized is not None else zmq.auth.CURVE_ALLOW_ANY
+        self.auth.configure_curve(domain="*", location=location)
+        self.frontend.curve_secretkey = secret
+        self.frontend.curve_publickey = public
+        self.frontend.curve_server = True
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Spawn every instance."""
+        for slot in self.slots:
+            slot.instance.start()
+
+    def close(self) -> None:
+        """Stop instances and sockets."""
+        for slot in self.slots:
+            slot.instance.stop()
+        if self.auth is not None:
+            self.auth.stop()
+        self.frontend.close(0)
+        self.backend.close(0)
+        self.ctx.term()
+
+    def serve_forever(self) -> None:
+        """Run the loop until SIGTERM/SIGINT, the parent's death or idle expiry."""
+        self.running = True
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: setattr(self, "running", False))
+        self.start()
+        poller = zmq.Poller()
+        poller.register(self.frontend, zmq.POLLIN)
+        poller.register(self.backend, zmq.POLLIN)
+        try:
+            self._await_instances()
+            print(json.dumps({"event": "listening", "endpoint": self.endpoint, "pid": os.getpid()}), flush=True)
+            while self.running:
+                events = dict(poller.poll(50))
+                if self.backend in events:
+                    self._drain(self.backend, self._on_instance)
+                if self.frontend in events:
+                    self._drain(self.frontend, self._on_client)
+                self._supervise()
+        finally:
+            self.close()
+
+    def _await_instances(self) -> None:
+        # Announce readiness only once every slot is up (or known broken), so HELLO describes the
+        # backend's buttons and a spawning trial never races its own emulators.
+        deadline = time.monotonic() + self.config.instance_timeout
+        while self.running and time.monotonic() < deadline:
+            if all(s.ready or s.failed for s in self.slots):
+                return
+            if self.backend.poll(50):
+                self._drain(self.backend, self._on_instance)
+            self._supervise()
+
+    @staticmethod
+    def _drain(sock: zmq.Socket[bytes], handler: Any, limit: int = 256) -> None:
+        for _ in range(limit):
+            try:
+                msg = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            handler(msg)
+
+    # ------------------------------------------------------------- clients
+
+    def _reply(self, client: bytes, frames: list[bytes]) -> None:
+        if client:
+            self.frontend.send_multipart([client, *frames])
+
+    def _error(self, client: bytes, rid: int | None, etype: p.ErrorType, msg: str, tb: str = "") -> None:
+        self.stats["errors"] += 1
+        self._reply(client, p.error_reply(rid, etype, msg, tb))
+
+    def _on_client(self, msg: list[bytes]) -> None:
+        self.stats["requests"] += 1
+        self.last_active = time.monotonic()
+        if len(msg) < 2:
+            return  # an identity with no payload cannot be answered usefully
+        client, frames = msg[0], msg[1:]
+        try:
+            req = p.decode_request(frames)
+        except p.ProtocolError as e:
+            etype = p.ErrorType.VERSION_MISMATCH if "version" in str(e) else p.ErrorType.BAD_REQUEST
+            self._error(client, e.request_id, etype, str(e))
+            return
+        try:
+            self._dispatch(client, req, frames)
+        except Exception as e:  # a bug here must cost one reply, not the host
+            self._error(client, req.id, p.ErrorType.INTERNAL, f"{type(e).__name__}: {e}", traceback.format_exc())
+
+    def _dispatch(self, client: bytes, req: p.Request, frames: list[bytes]) -> None:
+        if isinstance(req, p.Hello):
+            if req.version != p.PROTOCOL_VERSION:
+                msg = f"client speaks protocol {req.version}, host speaks {p.PROTOCOL_VERSION}; upgrade the older side"
+                self._error(client, req.id, p.ErrorType.VERSION_MISMATCH, msg)
+                return
+            self._reply(client, p.encode_reply(p.Reply(req.id, self.describe())))
+        elif isinstance(req, p.Lease):
+            self._lease(client, req)
+        elif isinstance(req, (p.Release, p.Heartbeat)):
+            lease = self._lease_of(client, req.id, req.lease)
+            if lease is None:
+                return
+            if isinstance(req, p.Release):
+                self._free(lease)
+            self._reply(client, p.encode_reply(p.Reply(req.id, {"lease": lease.id})))
+        else:
+            self._forward(client, req, frames)
+
+    def describe(self) -> dict[str, Any]:
+        """Host facts for HELLO and `emulator-worker ping`."""
+        free = sum(1 for s in self.slots if s.lease is None and not s.failed)
+        failures = sorted({s.failed for s in self.slots if s.failed})
+        return {
+            "version": p.PROTOCOL_VERSION,
+            "backend": self.config.backend,
+            "slots": len(self.slots),
+            "free": free,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "curve": self.config.curve_secret_key is not None,
+            "failures": failures,
+            **self.info,
+        }
+
+    def _lease(self, client: bytes, req: p.Lease) -> None:
+        free = [i for i, s in enumerate(self.slots) if s.lease is None and not s.failed]
+        if len(free) < req.count:
+            failures = {s.failed for s in self.slots if s.failed}
+            detail = f"; broken slots: {'; '.join(sorted(failures))}" if failures else ""
+            msg = f"asked for {req.count} slots, {len(free)} free of {len(self.slots)}{detail}"
+            self._error(client, req.id, p.ErrorType.NO_CAPACITY, msg)
+            return
+        lease = LeaseRecord(secrets.token_hex(16), free[: req.count], req.ttl, req.owner, time.monotonic())
+        self.leases[lease.id] = lease
+        for i in lease.slots:
+            self.slots[i].lease = lease.id
+            self.slots[i].needs_reset = True
+        self._reply(client, p.encode_reply(p.Reply(req.id, {"lease": lease.id, "count": req.count})))
+
+    def _lease_of(self, client: bytes, rid: int, lease_id: str) -> LeaseRecord | None:
+        lease = self.leases.get(lease_id)
+        if lease is None:
+            self._error(client, rid, p.ErrorType.LEASE, "unknown or expired lease; lease slots again")
+            return None
+        lease.last_seen = time.monotonic()
+        return lease
+
+    def _free(self, lease: LeaseRecord) -> None:
+        self.leases.pop(lease.id, None)
+        for i in lease.slots:
+            slot = self.slots[i]
+            slot.lease = None
+            slot.needs_reset = True
+            if slot.ready:
+                # Wipe the last owner's match so the next lessee cannot observe it.
+                reset = p.encode_request(p.Reset(id=0))
+                self.backend.send_multipart([slot.instance.identity, b"", *reset])
+                slot.pending.append((b"", 0, time.monotonic()))
+
+    def _forward(self, client: bytes, req: p.Request, frames: list[bytes]) -> None:
+        lease_id: str = getattr(req, "lease")
+        lease = self._lease_of(client, req.id, lease_id)
+        if lease is None:
+            return
+        index: int = getattr(req, "slot")
+        if index >= len(lease.slots):
+            self._error(client, req.id, p.ErrorType.BAD_REQUEST, f"slot {index} not in a {len(lease.slots)}-slot lease")
+            return
+        slot = self.slots[lease.slots[index]]
+        if isinstance(req, p.Reset):
+            slot.needs_reset = False
+        elif slot.needs_reset and isinstance(req, p.Step):
+            msg = "instance was (re)started since the last reset; reset it before stepping"
+            self._error(client, req.id, p.ErrorType.INSTANCE_CRASHED, msg)
+            return
+        if not slot.ready:
+            slot.queued.append((client, frames))
+            return
+        self._send_to_instance(slot, client, req.id, frames)
+
+    def _send_to_instance(self, slot: Slot, client: bytes, rid: int, frames: list[bytes]) -> None:
+        slot.pending.append((client, rid, time.monotonic()))
+        self.backend.send_multipart([slot.instance.identity, client, *frames], copy=False)
+
+    # ----------------------------------------------------------- instances
+
+    def _on_instance(self, msg: list[bytes]) -> None:
+        slot = self.by_identity.get(msg[0])
+        if slot is None or len(msg) < 2:
+            return
+        if msg[1] == READY:
+            slot.ready = True
+            if len(msg) > 2:
+                self.info.update(json.loads(msg[2]))
+            for client, frames in slot.queued:
+                req_id = p.decode_request(frames).id
+                self._send_to_instance(slot, client, req_id, frames)
+            slot.queued.clear()
+            return
+        if msg[1] == FAILED:
+            slot.failed = msg[2].decode(errors="replace") if len(msg) > 2 else "backend failed to start"
+            self._fail_waiting(slot, p.ErrorType.BACKEND, slot.failed)
+            return
+        if slot.pending:
+            slot.pending.popleft()
+        self._reply(msg[1], msg[2:])
+
+    def _fail_waiting(self, slot: Slot, etype: p.ErrorType, message: str) -> None:
+        for client, rid, _ in slot.pending:
+            self._error(client, rid, etype, message)
+        for client, frames in slot.queued:
+            self._error(client, p.decode_request(frames).id, etype, message)
+        slot.pending.clear()
+        slot.queued.clear()
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.failed:
+                continue
+            hung = slot.pending and now - slot.pending[0][2] > self.config.instance_timeout
+            if slot.instance.proc is not None and (hung or not slot.instance.alive):
+                self._restart(slot, "hung" if hung else "crashed")
+        for lease in list(self.leases.values()):
+            if now - lease.last_seen > lease.ttl:
+                self.stats["expired_leases"] += 1
+                self._free(lease)
+        if self.leases:
+            self.last_active = now
+        if self.config.parent_pid is not None and not _pid_alive(self.config.parent_pid):
+            self.running = False
+        if self.config.idle_exit is not None and now - self.last_active > self.config.idle_exit:
+            self.running = False
+
+    def _restart(self, slot: Slot, why: str) -> None:
+        code = slot.instance.proc.returncode if slot.instance.proc else None
+        message = f"emulator instance {slot.instance.index} {why} (exit code {code}); it was restarted, reset to go on"
+        slot.ready = False
+        slot.needs_reset = True
+        slot.crashes.append(time.monotonic())
+        while slot.crashes and slot.crashes[0] < time.monotonic() - CRASH_LOOP_WINDOW:
+            slot.crashes.popleft()
+        self._fail_waiting(slot, p.ErrorType.INSTANCE_CRASHED, message)
+        if len(slot.crashes) >= CRASH_LOOP_LIMIT:
+            slot.failed = f"instance {slot.instance.index} crashed {CRASH_LOOP_LIMIT} times in {CRASH_LOOP_WINDOW:.0f} s"
+            slot.instance.stop()
+            return
+        self.stats["restarts"] += 1
+        slot.instance.restart()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

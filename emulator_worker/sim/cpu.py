@@ -1,0 +1,438 @@
+"""The built-in CPU opponent: a scripted player with difficulty levels 1..8.
+
+It sees only what the RAM map shows (an ``Observation``) and answers with
+button masks, entering special moves by their real motions and charges, so
+the same logic can drive either side of a two-controller match. Higher levels
+react sooner, block and anti-air more often, punish whiffs, and fumble fewer
+motions (numbers in ``LEVELS``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .buttons import DOWN, HK, HP, LEFT, LK, LP, MK, MP, RIGHT, UP
+from .characters import ROSTER, Character
+from .fighter import (
+    ATTACK, BLOCK_CROUCH, BLOCK_STAND, BLOCKSTUN, CROUCH, GETUP, HITSTUN, IDLE, JUMP,
+    KNOCKDOWN, SPECIAL, THROWN, WALK_BACK, WALK_FWD,
+)
+from .frame_data import (
+    CHARGE_BF, CHARGE_DU, DP, HIGH, LOW, PROJECTILE, QCB, QCF, RISING, RUSH, SPIN,
+    TWO_PUNCH, Move,
+)
+from .observation import Observation, observe
+
+LEVEL_COLUMNS = (
+    "think", "jitter", "block", "height", "antiair", "punish", "zoning", "approach",
+    "jump_in", "throw", "attack", "error", "noise",
+)
+# think: frames between decisions (reaction time); jitter: random extra frames;
+# block: chance to block a seen attack; height: chance to pick the right block
+# height; antiair: chance to answer a jump; punish: chance to punish a whiff;
+# zoning: chance to throw a projectile from afar; approach / jump_in: chance to
+# walk / jump in from neutral; throw and attack: chances at close range;
+# error: chance to fumble a motion; noise: chance of a random, pointless action.
+LEVELS: tuple[tuple[float, ...], ...] = (
+    (30, 12, 0.05, 0.50, 0.00, 0.00, 0.10, 0.50, 0.10, 0.05, 0.35, 0.50, 0.40),
+    (24, 10, 0.15, 0.60, 0.10, 0.10, 0.15, 0.50, 0.12, 0.10, 0.40, 0.40, 0.30),
+    (19, 8, 0.30, 0.70, 0.25, 0.20, 0.25, 0.50, 0.12, 0.15, 0.45, 0.30, 0.20),
+    (15, 6, 0.45, 0.80, 0.40, 0.35, 0.30, 0.50, 0.12, 0.20, 0.50, 0.20, 0.12),
+    (12, 5, 0.60, 0.88, 0.55, 0.50, 0.35, 0.50, 0.10, 0.25, 0.55, 0.12, 0.07),
+    (9, 4, 0.72, 0.94, 0.70, 0.65, 0.40, 0.50, 0.10, 0.30, 0.60, 0.06, 0.04),
+    (7, 3, 0.84, 0.98, 0.82, 0.80, 0.45, 0.50, 0.08, 0.35, 0.60, 0.03, 0.02),
+    (5, 2, 0.93, 1.00, 0.92, 0.90, 0.50, 0.50, 0.06, 0.40, 0.65, 0.00, 0.00),
+)
+
+BUSY = (HITSTUN, BLOCKSTUN, KNOCKDOWN, GETUP, THROWN)
+FREE_STATES = (IDLE, WALK_FWD, WALK_BACK, CROUCH, BLOCK_STAND, BLOCK_CROUCH)
+MOTION_DIRS = {QCF: (2, 3, 6), QCB: (2, 1, 4), DP: (6, 2, 3)}
+
+
+def check_level(level: object) -> int:
+    """Return ``level`` if it is an int in 1..8, else raise ValueError."""
+    if isinstance(level, bool) or not hasattr(level, "__index__"):
+        raise ValueError(f"difficulty must be an int 1..8, got {level!r}")
+    value = level.__index__()  # type: ignore[attr-defined]
+    if not 1 <= value <= len(LEVELS):
+        raise ValueError(f"difficulty must be 1..{len(LEVELS)}, got {value}")
+    return value
+
+
+class Params:
+    """One row of LEVELS as attributes."""
+
+    __slots__ = LEVEL_COLUMNS
+
+    def __init__(self, row: tuple[float, ...]) -> None:
+        for name, value in zip(LEVEL_COLUMNS, row):
+            setattr(self, name, value)
+
+
+PARAMS = tuple(Params(row) for row in LEVELS)
+
+
+def _pad(rel: int, facing: int) -> int:
+    """Mask bits for a direction relative to facing (numpad, 6 = forward)."""
+    h = (rel - 1) % 3 - 1
+    v = (rel - 1) // 3 - 1
+    if facing:
+        h = -h
+    return (RIGHT if h > 0 else LEFT if h < 0 else 0) | (UP if v > 0 else DOWN if v < 0 else 0)
+
+
+class Kit:
+    """What the CPU knows of a character's tools, derived from its move tables."""
+
+    __slots__ = ("half", "threat", "pokes", "punishers")
+
+    def __init__(self, char: Character) -> None:
+        self.half = char.half // 16
+        ground = [(m, posture) for m in char.normals.values()
+                  for posture in ((0,) if m.move_id <= 6 else (1,) if m.move_id <= 12 else ())]
+        buttons = (LP, MP, HP, LK, MK, HK)
+        entries = []
+        for move, posture in ground:
+            mask = buttons[(move.move_id - 1) % 6] | (DOWN if posture else 0)
+            entries.append((move.startup, move.reach // 16, move.damage, mask))
+        self.threat = max(e[1] for e in entries)
+        # Longest reach first for pokes, most damage first for punishes.
+        self.pokes = tuple((reach, mask) for _, reach, _, mask in
+                           sorted(entries, key=lambda e: -e[1])[:3])
+        self.punishers = tuple((startup, reach, mask) for startup, reach, _, mask in
+                               sorted(entries, key=lambda e: -e[2]))
+
+
+KITS = tuple(Kit(c) for c in ROSTER)
+
+
+class CpuController:
+    """Per-side CPU memory: a queue of planned masks, a held mask and a reaction timer.
+
+    Call ``next_mask`` once per ``frames_per_call`` frames (1 inside the sim).
+    """
+
+    __slots__ = ("level", "fpc", "plan", "hold", "wait", "back_held", "down_held",
+                 "back_bit")
+
+    def __init__(self, level: int, frames_per_call: int = 1) -> None:
+        self.level = check_level(level)
+        if frames_per_call < 1:
+            raise ValueError("frames_per_call must be >= 1")
+        self.fpc = frames_per_call
+        self.new_round()
+
+    def new_round(self) -> None:
+        """Forget plans and charges (a new round starts from neutral)."""
+        self.plan: list[int] = []  # masks to send next, last element first
+        self.hold = 0
+        self.wait = 0
+        self.back_held = 0
+        self.down_held = 0
+        self.back_bit = LEFT
+
+    def next_mask(self, source: Any, player: int, rng: Any) -> int:
+        """The mask to hold now for ``player``, reading ``source`` (sim or RAM) if it thinks."""
+        plan = self.plan
+        if plan:
+            mask = plan.pop()
+        elif self.wait > 0:
+            self.wait -= 1
+            mask = self.hold
+        else:
+            self.decide(observe(source, player), rng)
+            mask = plan.pop() if plan else self.hold
+        # Track charge from what was actually held, as a player would feel it.
+        if mask & self.back_bit:
+            self.back_held += self.fpc
+        else:
+            self.back_held = 0
+        if mask & DOWN:
+            self.down_held += self.fpc
+        else:
+            self.down_held = 0
+        return mask
+
+    # ----------------------------------------------------------------- decisions
+    def _frames(self, frames: float) -> int:
+        """Calls covering ``frames`` frames."""
+        return max(1, -(-int(frames) // self.fpc))
+
+    def _set(self, hold: int, wait: float) -> None:
+        self.hold = hold
+        self.wait = self._frames(wait)
+
+    def _push_plan(self, masks: list[int]) -> None:
+        self.plan = masks[::-1]
+
+    def _motion(self, motion: int, button: int, facing: int, rng: Any, p: Params) -> None:
+        """Queue a motion special; a fumble drops a step so a normal comes out instead."""
+        dirs = list(MOTION_DIRS[motion])
+        if rng.random() < p.error:
+            del dirs[1]
+        per = self._frames(2)
+        masks = []
+        for d in dirs[:-1]:
+            masks += [_pad(d, facing)] * per
+        masks.append(_pad(dirs[-1], facing) | button)
+        self._push_plan(masks)
+        self._set(_pad(dirs[-1], facing), 4)
+
+    def _special(self, char: Character, kinds: tuple[int, ...], button_group: str,
+                 strength: int, facing: int, rng: Any, p: Params) -> bool:
+        """Try to queue a special of one of ``kinds``; False if impossible right now."""
+        for special in char.specials:
+            move = special.moves[strength]
+            if move.kind not in kinds:
+                continue
+            is_punch = special.buttons & LP
+            if button_group == "p" and not is_punch or button_group == "k" and is_punch:
+                continue
+            button = ((LP, MP, HP) if is_punch else (LK, MK, HK))[strength]
+            motion = special.motion
+            if motion in MOTION_DIRS:
+                self._motion(motion, button, facing, rng, p)
+                return True
+            if motion == CHARGE_BF and self.back_held >= char.charge:
+                self._push_plan([_pad(6, facing) | button])
+                self._set(0, 6)
+                return True
+            if motion == CHARGE_DU and self.down_held >= char.charge:
+                self._push_plan([_pad(8, facing)] + [_pad(8, facing) | button])
+                self._set(0, 6)
+                return True
+            if motion == SPIN:
+                per = self._frames(1)
+                seq = [_pad(d, facing) for d in (6, 3, 2, 1, 4)]
+                masks = [m for m in seq for _ in range(per)]
+                self._push_plan(masks + [_pad(7, facing) | button])
+                self._set(0, 6)
+                return True
+            if motion == TWO_PUNCH:
+                self._push_plan([LP | MP])
+                self._set(0, 6)
+                return True
+        return False
+
+    def _charge_hold(self, char: Character, facing: int) -> int:
+        """Guard stance: crouching back (blocks lows and mids, and charges)."""
+        return _pad(1, facing)
+
+    def _press(self, masks: list[int], wait: float) -> None:
+        self._push_plan(masks)
+        self._set(0, wait)
+
+    def decide(self, obs: Observation, rng: Any) -> None:
+        """Choose the next plan/hold from one observation."""
+        p = PARAMS[self.level - 1]
+        me, opp = obs.me, obs.opp
+        facing = me.facing
+        self.back_bit = RIGHT if facing else LEFT
+        think = p.think + rng.random() * p.jitter
+        char = ROSTER[me.char]
+        kit = KITS[me.char]
+        okit = KITS[opp.char]
+        dist = abs(opp.x - me.x)
+        state = me.state
+        back = _pad(4, facing)
+        guard = _pad(1, facing)
+
+        if state in BUSY:
+            if state == BLOCKSTUN:
+                self._set(self.hold, 2)
+            elif rng.random() < p.block:
+                self._set(guard, think / 3)  # ready to block on recovery
+            else:
+                self._set(0, think / 3)
+            return
+        if state == ATTACK or state == SPECIAL:
+            self._set(0, 2)
+            return
+        if state == JUMP:
+            if me.y > 8 and opp.y < 40 and dist < 60 + 30 * rng.random():
+                self._press([HK if rng.random() < 0.5 else HP], 20)
+            else:
+                self._set(0, 2)
+            return
+        if state not in FREE_STATES:
+            self._set(0, 4)
+            return
+        if rng.random() < p.noise:
+            self._random_action(rng, facing, think)
+            return
+
+        r = rng.random()
+        danger = okit.threat + kit.half    # the opponent's normals reach me from here
+        # A jump coming in: anti-air it, or block it standing (jump attacks are high).
+        if (opp.y > 0 or opp.state == JUMP) and dist < 140 and opp.state not in BUSY:
+            if r < p.antiair and dist < 110:
+                if self._special(char, (RISING,), "", 2, facing, rng, p):
+                    return
+                if dist < 70:
+                    self._press([DOWN | HP], think)
+                    return
+            if r < p.antiair + p.block:
+                self._set(back, think)
+                return
+        # A projectile on its way: jump it, answer it, or block it.
+        if opp.proj:
+            pd = opp.proj_x - me.x
+            if (pd > 0) == (opp.x > me.x) and abs(pd) < 150:
+                apd = abs(pd)
+                if 50 < apd < 100 and r < p.block * 0.3:
+                    self._press([_pad(9, facing)] * self._frames(5), 10)
+                    return
+                if (not me.proj and r < p.zoning + p.block * 0.3
+                        and self._special(char, (PROJECTILE,), "p", 1, facing, rng, p)):
+                    return
+                if r < p.block + p.zoning:
+                    self._set(back if apd < 100 else guard, think)
+                    return
+        # An attack in progress: block it while it can hit, punish its recovery.
+        if opp.state == ATTACK or opp.state == SPECIAL:
+            omove = ROSTER[opp.char].by_id.get(opp.move_id)
+            if omove is not None and omove.kind != PROJECTILE:
+                if self._versus_attack(omove, opp.sf, dist, kit, okit, char, facing, think,
+                                       rng, p):
+                    return
+        if opp.state in (KNOCKDOWN, GETUP):
+            self._set(_pad(6, facing) if dist > 70 else guard, think)
+            return
+        self._neutral(char, kit, okit, me.proj, dist, danger, facing, think, rng, p)
+
+    def _versus_attack(self, omove: Move, osf: int, dist: int, kit: Kit, okit: Kit,
+                       char: Character, facing: int, think: float, rng: Any, p: Params
+                       ) -> bool:
+        r = rng.random()
+        reach = omove.reach // 16 + kit.half + 8
+        if omove.kind in (RUSH, RISING):
+            reach += omove.speed * omove.active // 16
+        if osf < omove.startup + omove.active:
+            if dist > reach or r >= p.block:
+                return False
+            right = rng.random() < p.height
+            if omove.level == LOW:
+                crouch = right
+            elif omove.level == HIGH:
+                crouch = not right
+            else:
+                crouch = True
+            self._set(_pad(1 if crouch else 4, facing), think)
+            return True
+        remaining = omove.total - osf
+        if r < p.punish:
+            for startup, reach_px, mask in kit.punishers:
+                if startup < remaining and dist <= reach_px + okit.half:
+                    self._press([mask], 10)
+                    return True
+            if dist < 40 and self._special(char, (RISING,), "", 2, facing, rng, p):
+                return True
+        return False
+
+    def _neutral(self, char: Character, kit: Kit, okit: Kit, my_proj: int, dist: int,
+                 danger: int, facing: int, think: float, rng: Any, p: Params) -> None:
+        r = rng.random()
+        fwd = _pad(6, facing)
+        guard = self._charge_hold(char, facing)
+        if dist > danger + 50:
+            if not my_proj and r < p.zoning * 1.5:
+                if self._special(char, (PROJECTILE,), "p", rng.below(3), facing, rng, p):
+                    return
+            r = rng.random()
+            if r < p.approach:
+                self._set(fwd, think)
+            elif r < p.approach + p.jump_in and dist < 200:
+                self._press([_pad(9, facing)] * self._frames(5), 8)
+            else:
+                self._set(guard, think)
+            return
+        if dist > danger:
+            if not my_proj and r < p.zoning:
+                if self._special(char, (PROJECTILE,), "p", rng.below(3), facing, rng, p):
+                    return
+            r = rng.random()
+            if r < p.attack * 0.5:
+                for reach_px, mask in kit.pokes:
+                    if dist <= reach_px + okit.half:
+                        self._press([mask], 12)
+                        return
+            if r < p.attack * 0.5 + p.jump_in:
+                self._press([_pad(9, facing)] * self._frames(5), 8)
+            elif r < p.attack * 0.5 + p.jump_in + p.approach * 0.5:
+                self._set(fwd, think / 2)
+            else:
+                self._set(guard, think)
+            return
+        # Inside the opponent's range.
+        if dist < char.throw.reach // 16 and r < p.throw:
+            self._press([fwd | HP], 10)
+            return
+        r = rng.random()
+        if r < p.attack:
+            choice = rng.below(4)
+            if choice == 0:
+                self._press([DOWN | LK], 12)
+            elif choice == 1:
+                self._push_plan([DOWN | MK] * self._frames(4) + [DOWN])
+                # A special canceled from the poke, when the level is good enough.
+                if rng.random() < p.attack - 0.3:
+                    tail = self.plan
+                    self._special(char, (PROJECTILE, RUSH), "", 1, facing, rng, p)
+                    self.plan = self.plan + tail
+                self._set(0, 12)
+            elif choice == 2:
+                self._press([DOWN | HK], 12)
+            else:
+                self._press([LP], 8)
+        elif r < p.attack + p.block:
+            self._set(_pad(1, facing), think)
+        else:
+            self._set(_pad(4, facing), think)
+
+    def _random_action(self, rng: Any, facing: int, think: float) -> None:
+        """A pointless action (low levels do many): random direction, maybe a button."""
+        direction = (0, _pad(4, facing), _pad(6, facing), DOWN, _pad(7, facing), UP)
+        buttons = (0, LP, MP, HP, LK, MK, HK)
+        self._push_plan([direction[rng.below(len(direction))] |
+                         buttons[rng.below(len(buttons))]])
+        self._set(0, think)
+
+
+class CpuAgent:
+    """The built-in CPU as an agent for either side: ``agent(sim_or_ram, player) -> mask``.
+
+    ``rng`` is anything with ``random() -> float`` and ``below(n) -> int`` (an
+    ``Rng``), or an int seed. Call once per ``frames_per_call`` emulated frames.
+    """
+
+    def __init__(self, level: int, rng: Any = 0, frames_per_call: int = 1) -> None:
+        from .rng import Rng
+        self.rng = Rng(rng) if isinstance(rng, int) else rng
+        self.controller = CpuController(level, frames_per_call)
+        self._round = -1
+
+    def __call__(self, source: Any, player: int) -> int:
+        obs_round = _round_of(source)
+        if obs_round != self._round:
+            self._round = obs_round
+            self.controller.new_round()
+        return self.controller.next_mask(source, player, self.rng)
+
+
+def _round_of(source: Any) -> int:
+    from .ram import ROUND
+    rnd = getattr(source, "round", None)
+    if rnd is not None and not callable(rnd):
+        return int(rnd)
+    return int(source[ROUND])
+
+
+def cpu_action(source: Any, player: int, level: int, rng: Any,
+               controller: CpuController | None = None) -> int:
+    """One CPU decision for ``player`` from a sim or RAM view (stateless unless ``controller``).
+
+    Without a controller the CPU cannot carry a motion over several calls, so
+    prefer ``CpuAgent`` for whole matches.
+    """
+    ctl = controller if controller is not None else CpuController(level)
+    return ctl.next_mask(source, player, rng)

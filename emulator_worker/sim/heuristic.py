@@ -1,0 +1,94 @@
+"""A short scripted agent: zone with fireballs, anti-air with uppercuts, block, sweep.
+
+It is a baseline for calibration and for comparing learned agents: it reads
+only the RAM view and answers with masks, one call per agent step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .buttons import DOWN, HK, HP, MK, pad_for
+from .characters import ROSTER
+from .fighter import (
+    ATTACK, BLOCK_CROUCH, BLOCK_STAND, CROUCH, IDLE, KNOCKDOWN, SPECIAL, WALK_BACK, WALK_FWD,
+)
+from .frame_data import CHARGE_BF, CHARGE_DU, DP, HIGH, PROJECTILE, QCF, RISING
+from .observation import observe
+
+_FREE = (IDLE, WALK_FWD, WALK_BACK, CROUCH, BLOCK_STAND, BLOCK_CROUCH)
+
+
+class HeuristicAgent:
+    """``agent(ram, player) -> mask``; call once per ``frames_per_call`` frames (default 4)."""
+
+    def __init__(self, frames_per_call: int = 4) -> None:
+        if frames_per_call < 1:
+            raise ValueError("frames_per_call must be >= 1")
+        self.fpc = frames_per_call
+        self.plan: list[int] = []
+        self.held = 0
+        self.back_held = 0
+        self.down_held = 0
+        self._round = -1
+
+    def __call__(self, ram: Any, player: int) -> int:
+        obs = observe(ram, player)
+        rnd = int(ram[0x19]) if not hasattr(ram, "fighters") else ram.round
+        if rnd != self._round:
+            self._round = rnd
+            self.plan = []
+        mask = self.plan.pop() if self.plan else self._decide(obs)
+        back = pad_for(4, obs.me.facing)
+        self.back_held = self.back_held + self.fpc if mask & back else 0
+        self.down_held = self.down_held + self.fpc if mask & DOWN else 0
+        return mask
+
+    def _queue(self, masks: list[int]) -> int:
+        """Send ``masks`` over the next calls (first one now)."""
+        self.plan = masks[:0:-1]
+        return masks[0]
+
+    def _decide(self, obs: Any) -> int:
+        me, opp = obs.me, obs.opp
+        if me.state not in _FREE:
+            return pad_for(1, me.facing) if me.state != ATTACK and me.state != SPECIAL else 0
+        f = me.facing
+        char = ROSTER[me.char]
+        ochar = ROSTER[opp.char]
+        dist = abs(opp.x - me.x)
+        fwd, back, down_back = pad_for(6, f), pad_for(4, f), pad_for(1, f)
+
+        # Anti-air: uppercut (or the character's rising special) against jump-ins.
+        if opp.y > 0 and dist < 100 and opp.state != KNOCKDOWN:
+            if char.has_motion(DP):
+                return self._queue([fwd, DOWN, pad_for(3, f) | HP])
+            rising = next((s for s in char.specials if s.moves[0].kind == RISING), None)
+            if rising and rising.motion == CHARGE_DU and self.down_held >= char.charge:
+                return self._queue([pad_for(8, f) | HK])
+            return back
+        # Block projectiles and attacks that are coming.
+        if opp.proj:
+            pd = opp.proj_x - me.x
+            if (pd > 0) == (opp.x > me.x) and abs(pd) < 100:
+                return down_back
+        if (opp.state == ATTACK or opp.state == SPECIAL) and dist < 110:
+            move = ochar.by_id.get(opp.move_id)
+            if move is not None and move.kind != PROJECTILE:
+                return back if move.level == HIGH else down_back
+        # Zone from afar with the projectile.
+        if dist > 110:
+            if not me.proj:
+                if char.has_motion(QCF):
+                    return self._queue([DOWN, pad_for(3, f), fwd | HP])
+                if char.has_motion(CHARGE_BF) and self.back_held >= char.charge:
+                    return self._queue([fwd | HP])
+            return down_back
+        # Up close: throw or sweep; at mid range poke with a low kick.
+        if dist < 56:
+            return self._queue([fwd | HP, 0])
+        if dist < 80:
+            return self._queue([DOWN | HK, DOWN, DOWN])
+        if dist < 96:
+            return self._queue([DOWN | MK, DOWN])
+        return down_back

@@ -1,0 +1,127 @@
+"""`sf2rl bench`: one throughput report; every section measures side by side and quotes medians."""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from sf2rl.config import EnvConfig
+from sf2rl.env import SF2Env
+from sf2rl.pool import SpawnedPool
+
+
+def _median(xs: list[float]) -> float:
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def _steps_per_s(env: SF2Env, steps: int, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    actions = rng.integers(env.action_space.n, size=steps)
+    t0 = time.perf_counter()
+    for a in actions:
+        _, _, term, trunc, _ = env.step(int(a))
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0)
+
+
+def bench_rtt(quick: bool = False) -> dict[str, Any]:
+    """Round trips of HELLO to a local worker host over TCP loopback."""
+    from sf2rl.client import EmulatorClient
+
+    pool = SpawnedPool("sim", 1)
+    pool.start()
+    try:
+        client = EmulatorClient(pool.endpoints[0])
+        n = 500 if quick else 5000
+        client.hello()
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            client.hello()
+            samples.append((time.perf_counter() - t0) * 1e6)
+        client.close()
+    finally:
+        pool.stop()
+    return {"round_trips": n, "p50_us": float(np.percentile(samples, 50)), "p99_us": float(np.percentile(samples, 99))}
+
+
+def bench_transport(backend: str, game: str, quick: bool = False) -> dict[str, Any]:
+    """Env steps/s in-process vs. through a worker host, alternating runs, at frame skip 1, 4 and 20."""
+    pool = SpawnedPool(backend, 1)
+    pool.start()
+    out: dict[str, Any] = {}
+    try:
+        for skip in (1, 4, 20):
+            base = {"game": game, "frame_skip": skip, "action_set": "seed", "max_episode_steps": 100000}
+            local = SF2Env(EnvConfig(backend=backend, **base))
+            remote = SF2Env(EnvConfig(backend=pool.endpoints[0], **base))
+            steps = max(200, (2000 if quick else 6000) // skip)
+            rounds = 3 if quick else 5
+            loc, rem = [], []
+            for r in range(rounds):
+                loc.append(_steps_per_s(local, steps, seed=r))
+                rem.append(_steps_per_s(remote, steps, seed=r))
+            local.close()
+            remote.close()
+            ratios = [b / a for a, b in zip(loc, rem, strict=True)]
+            out[f"frame_skip_{skip}"] = {
+                "in_process_steps_per_s": _median(loc),
+                "worker_steps_per_s": _median(rem),
+                "worker_frames_per_s": _median(rem) * skip,
+                "ratio_worker_vs_in_process": _median(ratios),
+            }
+    finally:
+        pool.stop()
+    return out
+
+
+SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
+    "rtt": bench_rtt,
+    "transport_sim": lambda quick: bench_transport("sim", "sim", quick),
+}
+if importlib.util.find_spec("stable_retro") is not None:
+    SECTIONS["transport_retro"] = lambda quick: bench_transport("retro", "airstriker-genesis", quick)
+
+
+def run_bench(quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
+    """Run the selected sections (all by default) and return the report."""
+    unknown = sorted(set(only or ()) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown bench sections {unknown}; valid: {sorted(SECTIONS)}")
+    report: dict[str, Any] = {"quick": quick, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    for name, fn in SECTIONS.items():
+        if only and name not in only:
+            continue
+        t0 = time.perf_counter()
+        report[name] = fn(quick)
+        report[name]["seconds"] = round(time.perf_counter() - t0, 2)
+    return report
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    """The report as one table per section."""
+    for name, section in report.items():
+        if not isinstance(section, dict):
+            continue
+        table = Table(title=name)
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+
+        def rows(prefix: str, d: dict[str, Any]) -> None:
+            for k, v in d.items():
+                if isinstance(v, dict):
+                    rows(f"{prefix}{k}.", v)
+                else:
+                    table.add_row(prefix + k, f"{v:,.3f}" if isinstance(v, float) else str(v))
+
+        rows("", section)
+        console.print(table)

@@ -1,0 +1,247 @@
+"""ZeroMQ client of an emulator worker host: timeouts, retries, reconnect, heartbeats.
+
+This is the one place where transport failures and host error replies become
+:mod:`sf2rl.errors` types.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+import zmq.auth
+
+from emulator_worker import protocol as p
+from sf2rl import errors
+
+ERRORS: dict[p.ErrorType, type[errors.WorkerError]] = {
+    p.ErrorType.BAD_REQUEST: errors.BadRequestError,
+    p.ErrorType.VERSION_MISMATCH: errors.VersionMismatchError,
+    p.ErrorType.LEASE: errors.LeaseLostError,
+    p.ErrorType.NO_CAPACITY: errors.NoCapacityError,
+    p.ErrorType.INSTANCE_CRASHED: errors.InstanceCrashedError,
+    p.ErrorType.BACKEND: errors.BackendError,
+    p.ErrorType.INTERNAL: errors.WorkerError,
+}
+# Re-sending these after a lost reply cannot change emulator state twice.
+IDEMPOTENT = frozenset({p.Command.HELLO, p.Command.HEARTBEAT, p.Command.FRAME, p.Command.SAVE_STATE, p.Command.RESET})
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """CurveZMQ keys for a client: the host's public key and the client's pair."""
+
+    server_public: bytes
+    public: bytes
+    secret: bytes
+
+    @classmethod
+    def from_files(cls, server_public: str | Path, client_secret: str | Path) -> CurveKeys:
+        """Load keys written by `emulator-worker keygen`."""
+        server_key, _ = zmq.auth.load_certificate(str(server_public))
+        public, secret = zmq.auth.load_certificate(str(client_secret))
+        if secret is None:
+            raise errors.ConfigError(f"{client_secret} holds no secret key; pass the .key_secret file")
+        return cls(server_key, public, secret)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a reset or step returns: the requested RAM bytes and an optional frame."""
+
+    ram: bytes
+    frame: np.ndarray | None
+    frames_run: int
+
+
+def _socket(ctx: zmq.Context[Any], endpoint: str, curve: CurveKeys | None) -> zmq.Socket[bytes]:
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    if curve is not None:
+        sock.curve_serverkey = curve.server_public
+        sock.curve_publickey = curve.public
+        sock.curve_secretkey = curve.secret
+    sock.connect(endpoint)
+    return sock
+
+
+class EmulatorClient:
+    """Request/reply over a DEALER socket, with the Lazy Pirate pattern for recovery."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        timeout_ms: int = 15000,
+        retries: int = 2,
+        curve: CurveKeys | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self.curve = curve
+        self._ctx = zmq.Context.instance()
+        self._sock = _socket(self._ctx, endpoint, curve)
+        self._ids = itertools.count(1)
+        self.lease_id: str | None = None
+        self._heartbeat: _Heartbeat | None = None
+        self.last_rtt_ms = 0.0
+
+    # ------------------------------------------------------------ transport
+
+    def _reconnect(self) -> None:
+        self._sock.close(0)
+        self._sock = _socket(self._ctx, self.endpoint, self.curve)
+
+    def call(self, req: p.Request) -> p.Reply:
+        """Send one request and return its reply, raising a typed error on failure."""
+        frames = p.encode_request(req)
+        attempts = 1 + (self.retries if req.COMMAND in IDEMPOTENT else 0)
+        for attempt in range(attempts):
+            t0 = time.perf_counter()
+            self._sock.send_multipart(frames, copy=False)
+            reply = self._await(req.id)
+            if reply is not None:
+                self.last_rtt_ms = (time.perf_counter() - t0) * 1000
+                if isinstance(reply, p.ErrorReply):
+                    cls = ERRORS.get(reply.type, errors.WorkerError)
+                    raise cls(f"{reply.type.value}: {reply.message}", reply.type.value, reply.traceback)
+                return reply
+            # The socket may hold a half-sent request or a stale reply: start clean.
+            self._reconnect()
+            if attempt + 1 < attempts:
+                time.sleep(min(0.1 * 2**attempt, 1.0))
+        raise errors.WorkerUnavailableError(
+            f"no reply from worker host {self.endpoint} to {req.COMMAND.value} within {self.timeout_ms} ms "
+            f"({attempts} attempt(s)); is `emulator-worker serve` running there, and are the CurveZMQ keys right?"
+        )
+
+    def _await(self, rid: int) -> p.Reply | p.ErrorReply | None:
+        deadline = time.monotonic() + self.timeout_ms / 1000
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._sock.poll(int(left * 1000) + 1):
+                return None
+            raw = self._sock.recv_multipart(copy=True)
+            try:
+                reply = p.decode_reply(raw)
+            except p.ProtocolError as e:
+                raise errors.TransportError(f"malformed reply from {self.endpoint}: {e}") from e
+            if reply.id == rid:
+                return reply
+            if reply.id is None and isinstance(reply, p.ErrorReply):
+                return reply  # the host could not even read our id
+        return None
+
+    def _next_id(self) -> int:
+        return next(self._ids)
+
+    # ------------------------------------------------------------- commands
+
+    def hello(self) -> dict[str, Any]:
+        """Handshake; returns the host description (backend, slots, buttons...)."""
+        return dict(self.call(p.Hello(id=self._next_id())).fields)
+
+    def lease(self, count: int = 1, ttl: float = 30.0, owner: str = "") -> str:
+        """Lease slots and keep them alive with a background heartbeat."""
+        reply = self.call(p.Lease(id=self._next_id(), count=count, ttl=ttl, owner=owner))
+        self.lease_id = str(reply.fields["lease"])
+        self._heartbeat = _Heartbeat(self, self.lease_id, max(ttl / 3, 0.05))
+        self._heartbeat.start()
+        return self.lease_id
+
+    def release(self) -> None:
+        """Return the leased slots (best effort: the host also expires them)."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+        if self.lease_id is not None:
+            lease, self.lease_id = self.lease_id, None
+            try:
+                self.call(p.Release(id=self._next_id(), lease=lease))
+            except errors.WorkerError:
+                pass  # the host is gone or already expired the lease
+
+    def _lease(self) -> str:
+        if self.lease_id is None:
+            raise errors.LeaseLostError("no lease held; call lease() first")
+        return self.lease_id
+
+    def reset(self, slot: int = 0, *, ram_ranges: tuple[tuple[int, int], ...] = (), want_frame: bool = False,
+              seed: int = 0, characters: tuple[int, int] = (0, 1), difficulty: int = 3,
+              two_player: bool = False, state: str = "") -> Observation:  # fmt: skip
+        """Start a new match on a leased slot."""
+        req = p.Reset(
+            id=self._next_id(), lease=self._lease(), slot=slot, seed=seed, characters=characters,
+            difficulty=difficulty, two_player=two_player, state=state, ram_ranges=ram_ranges, want_frame=want_frame,
+        )  # fmt: skip
+        return self._observation(self.call(req))
+
+    def step(self, slot: int, segments: tuple[p.Segment, ...], *, ram_ranges: tuple[tuple[int, int], ...] = (),
+             want_frame: bool = False) -> Observation:  # fmt: skip
+        """Run input segments on a leased slot."""
+        req = p.Step(self._next_id(), self._lease(), slot, segments, ram_ranges, want_frame)
+        return self._observation(self.call(req))
+
+    def frame(self, slot: int = 0) -> np.ndarray:
+        """The slot's current RGB frame."""
+        reply = self.call(p.Frame(id=self._next_id(), lease=self._lease(), slot=slot))
+        if reply.frame is None:
+            raise errors.TransportError("frame reply carried no frame")
+        return reply.frame
+
+    def save_state(self, slot: int = 0) -> bytes:
+        """The slot's savestate bytes."""
+        reply = self.call(p.SaveState(id=self._next_id(), lease=self._lease(), slot=slot))
+        return reply.data or b""
+
+    def load_state(self, slot: int, data: bytes) -> None:
+        """Restore a savestate on the slot."""
+        self.call(p.LoadState(id=self._next_id(), lease=self._lease(), slot=slot, data=data))
+
+    @staticmethod
+    def _observation(reply: p.Reply) -> Observation:
+        return Observation(reply.ram or b"", reply.frame, int(reply.fields.get("frames_run", 0)))
+
+    def close(self) -> None:
+        """Release the lease and close the socket."""
+        self.release()
+        self._sock.close(0)
+
+    def __enter__(self) -> EmulatorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps a lease alive from its own socket while the owner is busy (e.g. learning)."""
+
+    def __init__(self, owner: EmulatorClient, lease: str, interval: float) -> None:
+        super().__init__(daemon=True, name=f"sf2rl-heartbeat-{lease[:6]}")
+        self.client = EmulatorClient(owner.endpoint, timeout_ms=owner.timeout_ms, retries=0, curve=owner.curve)
+        self.lease = lease
+        self.interval = interval
+        self._stop_event = threading.Event()
+        self.lost = False
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                self.client.call(p.Heartbeat(id=self.client._next_id(), lease=self.lease))
+            except errors.LeaseLostError:
+                self.lost = True
+                return
+            except errors.WorkerError:
+                continue  # host briefly unreachable: keep trying until the owner gives up
+        self.client._sock.close(0)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=2)

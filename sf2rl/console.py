@@ -1,0 +1,147 @@
+"""A console: one emulator the env drives, in this process or leased from a worker host.
+
+Both kinds speak the protocol's segments and RAM ranges, so the env cannot tell
+them apart, and in-process runs exercise the same request handling as remote ones.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Protocol
+
+import numpy as np
+
+from emulator_worker import protocol as p
+from emulator_worker.backends import create_backend
+from emulator_worker.instances import Executor
+from sf2rl import errors
+from sf2rl.client import CurveKeys, EmulatorClient, Observation
+from sf2rl.config import EnvConfig
+
+
+class Console(Protocol):
+    """The emulator as the env sees it."""
+
+    backend: str
+    buttons: tuple[str, ...]
+
+    def reset(self, ram_ranges: tuple[tuple[int, int], ...], want_frame: bool, **options: Any) -> Observation:
+        """Start a new match."""
+
+    def step(self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...],
+             want_frame: bool) -> Observation:  # fmt: skip
+        """Run input segments."""
+
+    def frame(self) -> np.ndarray:
+        """The current RGB frame."""
+
+    def close(self) -> None:
+        """Free the emulator."""
+
+    @property
+    def rtt_ms(self) -> float | None:
+        """Round-trip time of the last request, for remote consoles."""
+
+
+class LocalConsole:
+    """An emulator backend in this process, driven through the worker's own request executor."""
+
+    def __init__(self, backend: str, options: dict[str, Any]) -> None:
+        self.backend = backend
+        self._exec = Executor(create_backend(backend, **options))
+        self.buttons = tuple(self._exec.backend.buttons)
+        self._ids = 0
+
+    def _call(self, req: p.Request) -> p.Reply:
+        frames = self._exec.handle(p.encode_request(req))
+        reply = p.decode_reply(frames)
+        if isinstance(reply, p.ErrorReply):
+            cls = errors.BadRequestError if reply.type is p.ErrorType.BAD_REQUEST else errors.BackendError
+            raise cls(reply.message, reply.type.value, reply.traceback)
+        return reply
+
+    def _id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def reset(self, ram_ranges: tuple[tuple[int, int], ...], want_frame: bool, **options: Any) -> Observation:
+        """Start a new match."""
+        reply = self._call(p.Reset(id=self._id(), ram_ranges=ram_ranges, want_frame=want_frame, **options))
+        return Observation(reply.ram or b"", reply.frame, int(reply.fields.get("frames_run", 0)))
+
+    def step(self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...],
+             want_frame: bool) -> Observation:  # fmt: skip
+        """Run input segments."""
+        reply = self._call(p.Step(self._id(), "", 0, segments, ram_ranges, want_frame))
+        return Observation(reply.ram or b"", reply.frame, int(reply.fields.get("frames_run", 0)))
+
+    def frame(self) -> np.ndarray:
+        """The current RGB frame."""
+        return self._exec.backend.frame()
+
+    def close(self) -> None:
+        """Free the emulator."""
+        self._exec.backend.close()
+
+    @property
+    def rtt_ms(self) -> float | None:
+        """No transport in-process."""
+        return None
+
+
+class RemoteConsole:
+    """One slot leased from a worker host."""
+
+    def __init__(self, endpoint: str, config: EnvConfig) -> None:
+        w = config.worker
+        curve = CurveKeys.from_files(w.server_key, w.client_key) if w.server_key and w.client_key else None
+        self.client = EmulatorClient(endpoint, timeout_ms=w.timeout_ms, retries=w.retries, curve=curve)
+        self.lease_ttl = w.lease_ttl
+        info = self.client.hello()
+        self.backend = str(info["backend"])
+        self.buttons = tuple(info.get("buttons", ()))
+        self.client.lease(1, ttl=self.lease_ttl, owner=f"pid{os.getpid()}")
+
+    def reset(self, ram_ranges: tuple[tuple[int, int], ...], want_frame: bool, **options: Any) -> Observation:
+        """Start a new match, leasing again if the host forgot our lease (e.g. it restarted)."""
+        try:
+            return self.client.reset(0, ram_ranges=ram_ranges, want_frame=want_frame, **options)
+        except errors.LeaseLostError:
+            self.client.release()
+            self.client.lease(1, ttl=self.lease_ttl, owner=f"pid{os.getpid()}")
+            return self.client.reset(0, ram_ranges=ram_ranges, want_frame=want_frame, **options)
+
+    def step(self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...],
+             want_frame: bool) -> Observation:  # fmt: skip
+        """Run input segments."""
+        return self.client.step(0, segments, ram_ranges=ram_ranges, want_frame=want_frame)
+
+    def frame(self) -> np.ndarray:
+        """The current RGB frame."""
+        return self.client.frame(0)
+
+    def close(self) -> None:
+        """Return the slot."""
+        self.client.close()
+
+    @property
+    def rtt_ms(self) -> float | None:
+        """Round-trip time of the last request."""
+        return self.client.last_rtt_ms
+
+
+def open_console(config: EnvConfig) -> Console:
+    """The console an env config asks for."""
+    if config.remote:
+        return RemoteConsole(config.backend, config)
+    options = dict(config.backend_options)
+    backend_game = GAME_OPTION.get(config.backend)
+    if backend_game:
+        from sf2rl.game.specs import get_game
+
+        options.setdefault(backend_game, get_game(config.game).backends[config.backend])
+    return LocalConsole(config.backend, options)
+
+
+# Which backend option names the game to load; the simulator has only one game.
+GAME_OPTION: dict[str, str] = {"retro": "game"}

@@ -1,0 +1,86 @@
+"""Reward functions: pure ``(prev, curr, **params) -> float`` over decoded states, in a registry.
+
+States are seen from the agent's side (``p1`` is the agent), so every function
+works for either player.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from sf2rl.game.spec import GameState
+
+RewardFn = Callable[..., float]
+
+
+def health_delta(prev: GameState, curr: GameState) -> float:
+    """Change in (own health - opponent health): the talk's final choice and the default."""
+    return float((curr.p1.health - curr.p2.health) - (prev.p1.health - prev.p2.health))
+
+
+def damage_dealt(prev: GameState, curr: GameState) -> float:
+    """Health the opponent lost this step."""
+    return float(max(0, prev.p2.health - curr.p2.health))
+
+
+def net_health(prev: GameState, curr: GameState) -> float:
+    """Own health minus opponent health, every step (a dense advantage signal)."""
+    return float(curr.p1.health - curr.p2.health)
+
+
+def _round_won(prev: GameState, curr: GameState) -> int:
+    """+1 if the agent took a round this step, -1 if the opponent did, else 0."""
+    return (curr.p1.rounds_won > prev.p1.rounds_won) - (curr.p2.rounds_won > prev.p2.rounds_won)
+
+
+def win_loss(prev: GameState, curr: GameState, win: float = 1.0, loss: float = -1.0) -> float:
+    """Sparse: ``win`` when the agent takes a round, ``loss`` when it drops one."""
+    outcome = _round_won(prev, curr)
+    if outcome == 0 and curr.round_over and not prev.round_over:
+        outcome = {1: 1, 2: -1}.get(curr.round_winner, 0)
+    return win if outcome > 0 else loss if outcome < 0 else 0.0
+
+
+def shaped(prev: GameState, curr: GameState, dealt_weight: float = 1.0, taken_weight: float = 0.5,
+           win_bonus: float = 100.0, max_health: int = 176) -> float:  # fmt: skip
+    """Damage dealt weighted above damage taken, plus a win bonus scaled by health left."""
+    dealt = max(0, prev.p2.health - curr.p2.health)
+    taken = max(0, prev.p1.health - curr.p1.health)
+    bonus = 0.0
+    if win_loss(prev, curr) > 0:
+        bonus = win_bonus * (0.5 + 0.5 * curr.p1.health / max_health)
+    return dealt_weight * dealt - taken_weight * taken + bonus
+
+
+REWARDS: Mapping[str, RewardFn] = MappingProxyType(
+    {f.__name__: f for f in (health_delta, win_loss, damage_dealt, net_health, shaped)}
+)
+
+
+def get_reward(name: str) -> RewardFn:
+    """A reward function by name, with an error listing the valid names."""
+    try:
+        return REWARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown reward {name!r}; valid: {sorted(REWARDS)}") from None
+
+
+class Reward:
+    """A configured reward: function, parameters, then optional normalization and clipping."""
+
+    def __init__(self, name: str, params: Mapping[str, Any], scale: float, clip: float | None) -> None:
+        self.fn = get_reward(name)
+        self.params = dict(params)
+        self.scale = scale
+        self.clip = clip
+
+    def __call__(self, prev: GameState, curr: GameState) -> float:
+        r = self.fn(prev, curr, **self.params) * self.scale
+        if self.clip is not None:
+            r = max(-self.clip, min(self.clip, r))
+        return r
+
+HEALTH_BASED = frozenset({"health_delta", "damage_dealt", "net_health", "shaped"})
+"""Rewards in health units, which `normalize` divides by the game's full health."""

@@ -1,0 +1,1 @@
+"""Sweeps: YAML schema, Tune search space, the pool-owning trainable, tracking and reporting."""

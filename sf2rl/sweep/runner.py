@@ -1,0 +1,165 @@
+"""Run (or resume) a sweep on Ray Tune, tracked in MLflow, and report the best trial."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
+
+from sf2rl.errors import ConfigError
+from sf2rl.sweep.progress import ProgressTable
+from sf2rl.sweep.report import parallel_coordinates, reward_curves
+from sf2rl.sweep.schema import SweepConfig, apply_overrides
+from sf2rl.sweep.space import scheduler, search_algorithm, tune_space
+from sf2rl.sweep.trainable import OVERRIDES_KEY, PooledDQN, base_config
+from sf2rl.tracking import MLflowTracker, Tracker, file_hash, git_commit, trial_params
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a finished sweep reports."""
+
+    experiment_dir: Path
+    best_trial: str
+    best_score: float
+    best_checkpoint: str | None
+    best_params: dict[str, Any]
+    parent_run_id: str | None
+    trials: int
+    errored: int
+
+
+def init_ray(address: str | None) -> None:
+    """Connect to a cluster (``--address``/``RAY_ADDRESS``) or start a quiet local Ray."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    if not address:
+        tmp = os.environ.get("SF2RL_RAY_TMPDIR")
+        if tmp:
+            kwargs["_temp_dir"] = tmp
+    ray.init(address=address, **kwargs)
+
+
+def experiment_dir(sweep: SweepConfig, resume: bool) -> Path:
+    """A fresh ``<storage>/<name>-<time>`` folder, or the newest resumable one."""
+    storage = Path(sweep.storage).resolve()
+    if resume:
+        candidates = sorted(
+            (d for d in storage.glob(f"{sweep.name}-*") if (d / "tuner.pkl").exists()), key=lambda d: d.stat().st_mtime
+        )
+        if not candidates:
+            raise ConfigError(f"nothing to resume: no {sweep.name}-* sweep under {storage}; run without --resume")
+        return candidates[-1]
+    return storage / f"{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _resolver(sweep: SweepConfig):  # type: ignore[no-untyped-def]
+    def resolve(trial_config: dict[str, Any]) -> dict[str, Any]:
+        env, dqn = apply_overrides(sweep, trial_params(trial_config))
+        return {"env": env.model_dump(mode="json"), "dqn": dqn.model_dump(mode="json")}
+
+    return resolve
+
+
+def run_sweep(sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, address: str | None = None) -> SweepOutcome:
+    """Run the sweep to completion and log its summary; returns the best trial."""
+    exp_dir = experiment_dir(sweep, resume)
+    metric, mode = sweep.search.metric, sweep.search.mode
+    tracker = None
+    if sweep.tracking.enabled:
+        tracker = Tracker(sweep.tracking.uri, sweep.tracking.experiment or sweep.name, exp_dir.name)
+        parent = tracker.parent({"sf2rl.sweep_file": str(sweep_file), "sf2rl.sweep_hash": file_hash(sweep_file),
+                                 "sf2rl.git_commit": git_commit()})  # fmt: skip
+        tracker.client.log_artifact(parent, str(sweep_file))
+        tracker.log_json(parent, sweep.model_dump(mode="json"), "sweep_resolved.json")
+    init_ray(address)
+    callbacks: list[Any] = [ProgressTable(metric)]
+    if tracker is not None:
+        callbacks.insert(0, MLflowTracker(tracker, _resolver(sweep)))
+    if resume:
+        tuner = Tuner.restore(str(exp_dir), trainable=PooledDQN, resume_unfinished=True, resume_errored=True)
+    else:
+        param_space = base_config(sweep)
+        param_space.env_config[OVERRIDES_KEY] = tune_space(sweep)
+        stop = {k: v for k, v in sweep.stop.model_dump().items() if v is not None}
+        tuner = Tuner(
+            PooledDQN,
+            param_space=param_space,
+            tune_config=TuneConfig(
+                metric=metric, mode=mode, num_samples=sweep.search.num_samples,
+                max_concurrent_trials=sweep.search.max_concurrent, search_alg=search_algorithm(sweep),
+                scheduler=scheduler(sweep),
+            ),
+            run_config=RunConfig(
+                name=exp_dir.name, storage_path=str(exp_dir.parent), stop=stop, verbose=0, callbacks=callbacks,
+                failure_config=FailureConfig(max_failures=2),
+                checkpoint_config=CheckpointConfig(
+                    num_to_keep=sweep.checkpoint.keep, checkpoint_score_attribute=metric,
+                    checkpoint_score_order=mode, checkpoint_frequency=sweep.checkpoint.every, checkpoint_at_end=True,
+                ),
+            ),
+        )  # fmt: skip
+    results = tuner.fit()
+    return summarize(sweep, results, exp_dir, tracker)
+
+
+def _score(metrics: dict[str, Any], metric: str) -> float:
+    v = metrics.get(metric)
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else float("nan")
+
+
+def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: Path, tracker: Tracker | None) -> SweepOutcome:
+    """Pick each trial's best checkpoint, log artifacts and plots, and return the sweep's best."""
+    metric, mode = sweep.search.metric, sweep.search.mode
+    sign = 1 if mode == "max" else -1
+    rows: list[dict[str, Any]] = []
+    best: tuple[float, dict[str, Any]] | None = None
+    errored = 0
+    for result in results:
+        if result.error is not None:
+            errored += 1
+        trial_id = str((result.metrics or {}).get("trial_id", Path(result.path).name))
+        params = trial_params(result.config or {})
+        df = result.metrics_dataframe
+        curve = []
+        if df is not None and metric in df:
+            curve = [(int(i), float(v)) for i, v in zip(df["training_iteration"], df[metric], strict=True)
+                     if math.isfinite(v)]  # fmt: skip
+        scored = [(_score(m, metric), c) for c, m in (result.best_checkpoints or [])]
+        scored = [s for s in scored if math.isfinite(s[0])]
+        ckpt_score, ckpt = max(scored, key=lambda s: sign * s[0]) if scored else (float("nan"), result.checkpoint)
+        row = {"name": Path(result.path).name, "trial_id": trial_id, "params": params, "curve": curve,
+               "final": curve[-1][1] if curve else None, "checkpoint": ckpt.path if ckpt else None,
+               "score": ckpt_score}  # fmt: skip
+        rows.append(row)
+        if tracker is not None and ckpt is not None:
+            run_id = tracker.child(trial_id, row["name"], params)
+            tracker.client.log_artifacts(run_id, ckpt.path, "checkpoint")
+            tracker.tag(run_id, {"sf2rl.best_checkpoint": ckpt.path, "sf2rl.best_score": str(ckpt_score)})
+        if math.isfinite(ckpt_score) and (best is None or sign * ckpt_score > sign * best[0]):
+            best = (ckpt_score, row)
+    parent = None
+    if tracker is not None:
+        parent = tracker.parent()
+        with tempfile.TemporaryDirectory() as d:
+            tracker.client.log_artifact(parent, str(parallel_coordinates(rows, metric, Path(d) / "parallel_coordinates.html")))
+            tracker.client.log_artifact(parent, str(reward_curves(rows, metric, Path(d) / "reward_curves.png")))
+        summary = {k: v for k, v in (best[1] if best else {}).items() if k != "curve"}
+        tracker.log_json(parent, {"best": summary, "trials": len(rows), "errored": errored}, "summary.json")
+        if best is not None:
+            tracker.log_metrics(parent, {f"best_{metric}": best[0]}, 0)
+        tracker.finish(parent, "FINISHED" if errored == 0 else "FAILED")
+    row = best[1] if best else (rows[0] if rows else {"name": "-", "checkpoint": None, "params": {}})
+    return SweepOutcome(exp_dir, row["name"], best[0] if best else float("nan"), row.get("checkpoint"),
+                        row.get("params", {}), parent, len(rows), errored)  # fmt: skip

@@ -1,0 +1,291 @@
+"""The sweep YAML schema: pydantic models with ``extra="forbid"``, validated once at load time."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sf2rl.config import EnvConfig
+from sf2rl.errors import ConfigError
+
+Strict = ConfigDict(extra="forbid")
+
+
+class PoolConfig(BaseModel):
+    """The emulator workers each trial owns."""
+
+    model_config = Strict
+
+    mode: Literal["spawn", "connect"] = Field(
+        "spawn", description="'spawn': the trial starts its own worker host; 'connect': lease from endpoints"
+    )
+    backend: Literal["sim", "retro", "bizhawk"] = Field("sim", description="emulator backend of spawned hosts")
+    backend_options: dict[str, Any] = Field(default_factory=dict, description="options of spawned hosts' backend")
+    slots: int | None = Field(None, ge=1, le=64, description="emulator slots per trial; default one per env")
+    endpoints: list[str] = Field(default_factory=list, description="worker hosts to lease from (connect mode)")
+    server_key: str | None = Field(None, description="worker hosts' CurveZMQ public key file (connect mode)")
+    client_key: str | None = Field(None, description="this cluster's CurveZMQ key pair file (connect mode)")
+
+    @model_validator(mode="after")
+    def _check(self) -> PoolConfig:
+        if self.mode == "connect" and not self.endpoints:
+            raise ValueError("connect mode needs at least one entry in endpoints")
+        if self.mode == "spawn" and self.endpoints:
+            raise ValueError("endpoints are only used in connect mode")
+        if bool(self.server_key) != bool(self.client_key):
+            raise ValueError("server_key and client_key go together (CurveZMQ)")
+        return self
+
+
+class EpsilonConfig(BaseModel):
+    """Linear epsilon-greedy exploration schedule."""
+
+    model_config = Strict
+
+    initial: float = Field(1.0, ge=0, le=1, description="epsilon at the first step")
+    final: float = Field(0.05, ge=0, le=1, description="epsilon after `timesteps` env steps")
+    timesteps: int = Field(20000, ge=1, description="env steps over which epsilon decays")
+
+
+class DQNOptions(BaseModel):
+    """The DQN hyperparameters a team sweeps."""
+
+    model_config = Strict
+
+    lr: float = Field(5e-4, gt=0, lt=1, description="Adam learning rate")
+    gamma: float = Field(0.99, gt=0, le=1, description="discount factor")
+    n_step: int = Field(3, ge=1, le=20, description="n-step returns")
+    double_q: bool = Field(True, description="double Q-learning")
+    dueling: bool = Field(True, description="dueling heads")
+    prioritized_replay: bool = Field(True, description="prioritized experience replay")
+    buffer_size: int = Field(50000, ge=100, description="replay buffer capacity in env steps")
+    train_batch_size: int = Field(64, ge=1, description="replay batch size per update")
+    learning_starts: int = Field(1000, ge=0, description="env steps collected before learning")
+    target_update_period: int = Field(1000, ge=1, description="env steps between target network syncs")
+    training_intensity: float | None = Field(
+        None, gt=0, description="replayed steps per sampled step; default RLlib's (one update per fragment)"
+    )
+    rollout_fragment_length: int = Field(4, ge=1, description="env steps per sampling fragment")
+    hiddens: list[int] = Field([128, 128], min_length=1, description="hidden layer sizes of the Q network")
+    epsilon: EpsilonConfig = Field(default_factory=EpsilonConfig, description="exploration schedule")
+    steps_per_iteration: int = Field(1000, ge=1, description="env steps sampled per reported iteration")
+
+    @field_validator("hiddens")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(h < 1 for h in v):
+            raise ValueError("layer sizes must be positive")
+        return v
+
+
+class ResourcesConfig(BaseModel):
+    """Per-trial parallelism and Ray resources."""
+
+    model_config = Strict
+
+    env_runners: int = Field(0, ge=0, le=64, description="remote env runners (0 = sample in the trial process)")
+    envs_per_runner: int = Field(1, ge=1, le=64, description="envs per env runner")
+    cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of the trial's main process")
+
+
+class SearchConfig(BaseModel):
+    """How Tune explores the space."""
+
+    model_config = Strict
+
+    algorithm: Literal["basic", "optuna"] = Field("basic", description="basic variant generation, or Optuna TPE")
+    num_samples: int = Field(1, ge=1, description="samples of the space (grid entries multiply this)")
+    max_concurrent: int = Field(2, ge=1, description="trials running at once")
+    metric: str = Field("episode_return_mean", description="metric to optimize (see docs/metrics)")
+    mode: Literal["max", "min"] = Field("max", description="maximize or minimize the metric")
+    seed: int | None = Field(None, description="seed of the search algorithm")
+
+
+class SchedulerConfig(BaseModel):
+    """Trial scheduler: FIFO, ASHA early stopping, or Population Based Training."""
+
+    model_config = Strict
+
+    type: Literal["fifo", "asha", "pbt"] = Field("fifo", description="scheduler kind")
+    grace_period: int = Field(5, ge=1, description="ASHA: iterations before a trial may be stopped")
+    reduction_factor: float = Field(3.0, gt=1, description="ASHA: halving rate")
+    perturbation_interval: int = Field(5, ge=1, description="PBT: iterations between exploit/explore")
+    mutations: dict[str, list[float]] = Field(
+        default_factory=dict, description="PBT: dotted dqn key -> values to resample from (e.g. dqn.lr)"
+    )
+
+
+class StopConfig(BaseModel):
+    """When a trial ends (the first criterion met)."""
+
+    model_config = Strict
+
+    training_iteration: int | None = Field(20, ge=1, description="iterations per trial")
+    timesteps_total: int | None = Field(None, ge=1, description="env steps per trial")
+    time_total_s: float | None = Field(None, gt=0, description="wall seconds per trial")
+
+
+class CheckpointConfig(BaseModel):
+    """Checkpointing of each trial."""
+
+    model_config = Strict
+
+    every: int = Field(5, ge=1, description="iterations between checkpoints (and one at the end)")
+    keep: int = Field(2, ge=1, description="best checkpoints kept per trial, by the sweep metric")
+
+
+class TrackingConfig(BaseModel):
+    """Where MLflow records the sweep."""
+
+    model_config = Strict
+
+    uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI (sqlite file or http server)")
+    experiment: str | None = Field(None, description="MLflow experiment; default the sweep's name")
+    enabled: bool = Field(True, description="turn MLflow tracking off (benchmarks only)")
+
+
+DISTRIBUTIONS = ("grid", "choice", "uniform", "loguniform", "randint")
+
+
+class Distribution(BaseModel):
+    """One search-space entry: exactly one of the distribution keys."""
+
+    model_config = Strict
+
+    grid: list[Any] | None = Field(None, min_length=1, description="every value, one trial each")
+    choice: list[Any] | None = Field(None, min_length=1, description="one value at random per sample")
+    uniform: tuple[float, float] | None = Field(None, description="[low, high] uniform float")
+    loguniform: tuple[float, float] | None = Field(None, description="[low, high] log-uniform float, low > 0")
+    randint: tuple[int, int] | None = Field(None, description="[low, high) integer")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Distribution:
+        set_ = [k for k in DISTRIBUTIONS if getattr(self, k) is not None]
+        if len(set_) != 1:
+            raise ValueError(f"give exactly one of {list(DISTRIBUTIONS)}, got {set_ or 'none'}")
+        kind = set_[0]
+        if kind in ("uniform", "loguniform", "randint"):
+            low, high = getattr(self, kind)
+            if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+                raise ValueError(f"{kind} bounds need low < high, got [{low}, {high}]")
+            if kind == "loguniform" and low <= 0:
+                raise ValueError(f"loguniform needs low > 0, got {low}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The distribution's name."""
+        return next(k for k in DISTRIBUTIONS if getattr(self, k) is not None)
+
+    def candidates(self) -> list[Any]:
+        """Values to validate against the field: all of a list, or the bounds of a range."""
+        value = getattr(self, self.kind)
+        if self.kind == "randint":
+            return [value[0], value[1] - 1]
+        return list(value)
+
+
+SWEEPABLE_ROOTS = ("env", "dqn")
+
+
+class SweepConfig(BaseModel):
+    """A whole sweep file."""
+
+    model_config = Strict
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="sweep name (Ray/MLflow)")
+    description: str = Field("", description="what this sweep asks")
+    env: EnvConfig = Field(default_factory=EnvConfig, description="base env options (see docs/env-options.md)")
+    pool: PoolConfig = Field(default_factory=PoolConfig, description="emulator workers per trial")
+    dqn: DQNOptions = Field(default_factory=DQNOptions, description="base DQN hyperparameters")
+    space: dict[str, Distribution] = Field(
+        default_factory=dict, description="dotted key (env.* or dqn.*) -> distribution"
+    )
+    search: SearchConfig = Field(default_factory=SearchConfig, description="search algorithm and metric")
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, description="trial scheduler")
+    stop: StopConfig = Field(default_factory=StopConfig, description="stop criteria per trial")
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="per-trial resources")
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="checkpointing")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow tracking")
+    storage: str = Field("runs", description="folder (or URI) for Ray Tune's results and checkpoints")
+    seed: int = Field(0, description="base seed for envs and RLlib")
+    win_rate_window: int = Field(20, ge=1, description="episodes in the rolling win-rate metric")
+
+    @model_validator(mode="after")
+    def _check_space(self) -> SweepConfig:
+        for key, dist in self.space.items():
+            root = key.split(".", 1)[0]
+            if root not in SWEEPABLE_ROOTS or "." not in key:
+                raise ValueError(f"space key {key!r} must start with one of {[r + '.' for r in SWEEPABLE_ROOTS]}")
+            for value in dist.candidates():
+                try:
+                    apply_overrides(self, {key: value})
+                except (ValidationError, KeyError) as e:
+                    raise ValueError(f"space.{key}: value {value!r} is invalid: {_first_error(e)}") from None
+            if dist.kind == "grid" and self.search.algorithm == "optuna":
+                raise ValueError(f"space.{key}: optuna cannot search a grid; use choice")
+        for key, values in self.scheduler.mutations.items():
+            if not key.startswith("dqn.") or not values:
+                raise ValueError(f"scheduler.mutations key {key!r} must be a dqn.* key with at least one value")
+            for value in values:
+                try:
+                    apply_overrides(self, {key: value})
+                except (ValidationError, KeyError) as e:
+                    raise ValueError(f"scheduler.mutations.{key}: value {value!r} is invalid: {_first_error(e)}") from None
+        if self.scheduler.type == "pbt" and not self.scheduler.mutations:
+            raise ValueError("scheduler.mutations: PBT needs at least one dqn.* key to mutate")
+        return self
+
+
+def _first_error(e: Exception) -> str:
+    if isinstance(e, ValidationError):
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        return f"{loc + ': ' if loc else ''}{err['msg']}"
+    return str(e)
+
+
+def _set(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        node = tree.get(part)
+        if not isinstance(node, dict):
+            raise KeyError(f"{'.'.join(path)}: {part!r} is not a group of options")
+        tree = node
+    if path[-1] not in tree:
+        raise KeyError(f"unknown option {'.'.join(path)!r}; valid here: {sorted(tree)}")
+    tree[path[-1]] = value
+
+
+def apply_overrides(sweep: SweepConfig, overrides: dict[str, Any]) -> tuple[EnvConfig, DQNOptions]:
+    """The env and DQN options of one trial: the base config with dotted-key overrides, revalidated."""
+    trees = {"env": sweep.env.model_dump(), "dqn": sweep.dqn.model_dump()}
+    for key, value in overrides.items():
+        root, *rest = key.split(".")
+        _set(trees[root], rest, value)
+    return EnvConfig(**trees["env"]), DQNOptions(**trees["dqn"])
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep file; raise ConfigError with a one-line, key-path message."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such sweep file") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: a sweep file is a mapping of options, got {type(raw).__name__}")
+    try:
+        return SweepConfig(**raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ConfigError(f"{p}: {loc}: {msg}") from None

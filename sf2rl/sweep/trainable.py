@@ -1,0 +1,144 @@
+"""The trial: an RLlib DQN subclassed so that it owns its emulator pool."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.rllib.algorithms.dqn import DQN, DQNConfig
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+from ray.rllib.env.env_context import EnvContext
+from ray.tune.registry import register_env
+
+from sf2rl.client import CurveKeys
+from sf2rl.config import EnvConfig, WorkerConfig
+from sf2rl.env import SF2Env
+from sf2rl.pool import ConnectedPool, Pool, SpawnedPool
+from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
+from sf2rl.sweep.schema import DQNOptions, SweepConfig, apply_overrides
+
+ENV_NAME = "sf2rl-SF2"
+SWEEP_KEY = "sf2rl_sweep"
+OVERRIDES_KEY = "sf2rl_overrides"
+ENV_KEY = "sf2rl_env"
+ENDPOINTS_KEY = "sf2rl_endpoints"
+
+
+def make_env(ctx: EnvContext | dict[str, Any]) -> SF2Env:
+    """Env creator for RLlib: each env leases one slot, spread over the pool's endpoints."""
+    config = EnvConfig(**ctx[ENV_KEY])
+    endpoints: list[str] = list(ctx.get(ENDPOINTS_KEY) or [])
+    if endpoints:
+        worker_index = getattr(ctx, "worker_index", 0)
+        vector_index = getattr(ctx, "vector_index", 0)
+        endpoint = endpoints[(worker_index * 64 + vector_index) % len(endpoints)]
+        config = EnvConfig(**{**config.model_dump(), "backend": endpoint})
+    return SF2Env(config)
+
+
+register_env(ENV_NAME, make_env)
+
+
+def base_config(sweep: SweepConfig) -> DQNConfig:
+    """The DQN config every trial starts from; per-trial values are applied in setup."""
+    config = DQNConfig().environment(ENV_NAME, env_config={SWEEP_KEY: sweep.model_dump(mode="json")})
+    return configure(config, sweep, sweep.dqn)
+
+
+def configure(config: DQNConfig, sweep: SweepConfig, dqn: DQNOptions) -> DQNConfig:
+    """Apply sf2rl's DQN options and resources to an RLlib config."""
+    replay: dict[str, Any] = {"capacity": dqn.buffer_size}
+    if dqn.prioritized_replay:
+        replay.update(type="PrioritizedEpisodeReplayBuffer", alpha=0.6, beta=0.4)
+    else:
+        replay.update(type="EpisodeReplayBuffer")
+    res = sweep.resources
+    config.training(
+        lr=dqn.lr, gamma=dqn.gamma, n_step=dqn.n_step, double_q=dqn.double_q, dueling=dqn.dueling,
+        train_batch_size_per_learner=dqn.train_batch_size, replay_buffer_config=replay,
+        num_steps_sampled_before_learning_starts=dqn.learning_starts,
+        target_network_update_freq=dqn.target_update_period,
+        epsilon=[[0, dqn.epsilon.initial], [dqn.epsilon.timesteps, dqn.epsilon.final]],
+        training_intensity=dqn.training_intensity,
+    )  # fmt: skip
+    config.rl_module(
+        model_config=DefaultModelConfig(fcnet_hiddens=list(dqn.hiddens), head_fcnet_hiddens=[dqn.hiddens[-1]])
+    )
+    config.env_runners(
+        num_env_runners=res.env_runners, num_envs_per_env_runner=res.envs_per_runner,
+        rollout_fragment_length=dqn.rollout_fragment_length,
+    )  # fmt: skip
+    config.resources(num_cpus_for_main_process=res.cpus_per_trial)
+    config.reporting(min_sample_timesteps_per_iteration=dqn.steps_per_iteration, metrics_num_episodes_for_smoothing=20)
+    config.fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
+    config.callbacks(SF2Callbacks)
+    config.debugging(seed=sweep.seed, log_level="ERROR")
+    return config
+
+
+def envs_needed(sweep: SweepConfig) -> int:
+    """Envs a trial runs at once (the local runner samples only when there are no remote ones)."""
+    return max(1, sweep.resources.env_runners) * sweep.resources.envs_per_runner
+
+
+def open_pool(sweep: SweepConfig) -> Pool:
+    """The pool a trial owns, per the sweep's pool section."""
+    pc = sweep.pool
+    if pc.mode == "spawn":
+        # One spare slot: a recreated env leases a fresh slot while its dead predecessor's lease expires.
+        return SpawnedPool(pc.backend, pc.slots or envs_needed(sweep) + 1, pc.backend_options)
+    curve = CurveKeys.from_files(pc.server_key, pc.client_key) if pc.server_key and pc.client_key else None
+    return ConnectedPool(pc.endpoints, curve)
+
+
+class PooledDQN(DQN):
+    """DQN whose trial starts an emulator pool in ``setup`` and stops it in ``cleanup``."""
+
+    pool: Pool | None = None
+
+    def setup(self, config: DQNConfig) -> None:  # type: ignore[override]
+        """Resolve this trial's options, start its pool, then set up DQN against it."""
+        config = config.copy(copy_frozen=False)
+        sweep = SweepConfig(**config.env_config[SWEEP_KEY])
+        overrides = dict(config.env_config.get(OVERRIDES_KEY) or {})
+        env_cfg, dqn = apply_overrides(sweep, overrides)
+        configure(config, sweep, dqn)
+        self.pool = open_pool(sweep)
+        self.pool.start()
+        env_dict = env_cfg.model_dump(mode="json")
+        if sweep.pool.mode == "connect" and sweep.pool.server_key:
+            env_dict["worker"] = WorkerConfig(server_key=sweep.pool.server_key, client_key=sweep.pool.client_key).model_dump()
+        config.env_config = {
+            SWEEP_KEY: config.env_config[SWEEP_KEY],
+            OVERRIDES_KEY: overrides,
+            ENV_KEY: env_dict,
+            ENDPOINTS_KEY: self.pool.endpoints,
+        }
+        config.validate()
+        config.freeze()
+        self.config = config
+        self.sf2rl_metric = sweep.search.metric
+        try:
+            super().setup(config)
+        except BaseException:
+            self.pool.stop()
+            raise
+
+    def step(self) -> dict[str, Any]:
+        """One training iteration, plus sf2rl's flat metrics (return, win rate, latency)."""
+        result = super().step()
+        result.update(flatten_metrics(result))
+        for key in ("episode_return_mean", "win_rate"):
+            if not isinstance(result.get(key), (int, float)) or math.isnan(result[key]):
+                result[key] = float("nan")
+        return result
+
+    def cleanup(self) -> None:
+        """Stop RLlib's actors, then the pool."""
+        try:
+            super().cleanup()
+        finally:
+            if self.pool is not None:
+                self.pool.stop()
+                self.pool = None
+

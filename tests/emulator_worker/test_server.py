@@ -1,0 +1,206 @@
+"""The worker host on real loopback sockets: leases, recovery, bad input, CurveZMQ."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+import zmq
+
+from emulator_worker import protocol as p
+from sf2rl import errors
+from sf2rl.client import CurveKeys, EmulatorClient
+from sf2rl.game.spec import Decoder
+from sf2rl.game.specs import SIM
+
+RANGES = Decoder(SIM).ranges
+
+
+def test_hello_reports_backend_slots_and_buttons(spawn_host) -> None:
+    pool = spawn_host(slots=2)
+    with EmulatorClient(pool.endpoints[0]) as client:
+        info = client.hello()
+    assert info["version"] == p.PROTOCOL_VERSION
+    assert info["backend"] == "sim" and info["slots"] == 2 and info["free"] == 2
+    assert pool.endpoints[0].startswith("tcp://127.0.0.1:")
+
+
+def test_lease_reset_step_save_load(spawn_host) -> None:
+    pool = spawn_host()
+    with EmulatorClient(pool.endpoints[0]) as client:
+        client.hello()
+        client.lease(1, ttl=10)
+        first = client.reset(0, ram_ranges=RANGES, seed=3)
+        assert len(first.ram) == sum(n for _, n in RANGES)
+        state = client.save_state(0)
+        a = client.step(0, (p.Segment(0, 0, 120),), ram_ranges=RANGES, want_frame=True)
+        assert a.frame is not None and a.frame.shape == (224, 256, 3)
+        client.load_state(0, state)
+        b = client.step(0, (p.Segment(0, 0, 120),), ram_ranges=RANGES)
+        assert a.ram == b.ram
+
+
+def test_step_before_reset_is_refused(spawn_host) -> None:
+    pool = spawn_host()
+    with EmulatorClient(pool.endpoints[0]) as client:
+        client.lease(1)
+        with pytest.raises(errors.InstanceCrashedError, match="reset"):
+            client.step(0, (p.Segment(0, 0, 1),))
+
+
+def test_no_capacity_names_the_shortfall(spawn_host) -> None:
+    pool = spawn_host(slots=1)
+    with EmulatorClient(pool.endpoints[0]) as a, EmulatorClient(pool.endpoints[0]) as b:
+        a.lease(1)
+        with pytest.raises(errors.NoCapacityError, match="0 free of 1"):
+            b.lease(1)
+
+
+def test_expired_lease_is_freed(spawn_host) -> None:
+    pool = spawn_host(slots=1)
+    with EmulatorClient(pool.endpoints[0]) as a:
+        a.lease(1, ttl=0.3)
+        a._heartbeat.stop()  # simulate a dead trial: no more heartbeats
+        time.sleep(0.8)
+        with EmulatorClient(pool.endpoints[0]) as b:
+            assert b.hello()["free"] == 1
+            b.lease(1)
+        with pytest.raises(errors.LeaseLostError):
+            a.reset(0)
+
+
+def test_heartbeats_keep_a_lease_alive(spawn_host) -> None:
+    pool = spawn_host(slots=1)
+    with EmulatorClient(pool.endpoints[0]) as a:
+        a.lease(1, ttl=0.3)
+        time.sleep(1.0)
+        a.reset(0, ram_ranges=RANGES)
+
+
+def test_wrong_protocol_version_is_rejected(spawn_host) -> None:
+    pool = spawn_host()
+    with EmulatorClient(pool.endpoints[0]) as client:
+        with pytest.raises(errors.VersionMismatchError, match="protocol"):
+            client.call(p.Hello(id=99, version=p.PROTOCOL_VERSION + 1))
+        raw = msgpack.packb({"v": p.PROTOCOL_VERSION + 1, "cmd": "hello", "id": 5})
+        client._sock.send_multipart([raw])
+        reply = p.decode_reply(client._sock.recv_multipart())
+        assert isinstance(reply, p.ErrorReply) and reply.type is p.ErrorType.VERSION_MISMATCH
+
+
+def test_garbage_gets_error_replies_and_host_keeps_serving(spawn_host) -> None:
+    pool = spawn_host()
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.connect(pool.endpoints[0])
+    for junk in ([b"\xff\x00garbage"], [b""], [msgpack.packb({"v": 1, "cmd": "step", "id": 1})], [b"a", b"b", b"c"]):
+        sock.send_multipart(junk)
+        assert sock.poll(3000), f"no reply to {junk!r}"
+        reply = p.decode_reply(sock.recv_multipart())
+        assert isinstance(reply, p.ErrorReply)
+    sock.close(0)
+    with EmulatorClient(pool.endpoints[0]) as client:
+        assert client.hello()["backend"] == "sim"
+
+
+def _instance_pids(host_pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(host_pid)], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+def test_killed_instance_is_restarted_and_reset_goes_on(spawn_host) -> None:
+    pool = spawn_host()
+    with EmulatorClient(pool.endpoints[0]) as client:
+        client.lease(1)
+        client.reset(0, ram_ranges=RANGES)
+        assert pool.proc is not None
+        [pid] = _instance_pids(pool.proc.pid)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(errors.InstanceCrashedError):
+            for _ in range(200):
+                client.step(0, (p.Segment(0, 0, 1),), ram_ranges=RANGES)
+                time.sleep(0.01)
+        client.reset(0, ram_ranges=RANGES)
+        client.step(0, (p.Segment(0, 0, 4),), ram_ranges=RANGES)
+        assert _instance_pids(pool.proc.pid) != [pid]
+
+
+def test_client_reconnects_to_a_restarted_host(tmp_path: Path) -> None:
+    ctx = zmq.Context.instance()
+    probe = ctx.socket(zmq.ROUTER)
+    port = probe.bind_to_random_port("tcp://127.0.0.1")
+    probe.close(0)
+    endpoint = f"tcp://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "emulator_worker", "serve", "--bind", endpoint]
+    host = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout is not None and "listening" in host.stdout.readline()
+        client = EmulatorClient(endpoint, timeout_ms=2000, retries=5)
+        assert client.hello()["backend"] == "sim"
+        host.terminate()
+        host.wait(10)
+        host = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert host.stdout is not None and "listening" in host.stdout.readline()
+        assert client.hello()["backend"] == "sim"
+        client.lease(1)  # a fresh host knows no old leases: lease again and go on
+        client.reset(0)
+        client.close()
+    finally:
+        host.terminate()
+        host.wait(10)
+
+
+def test_curve_refuses_unknown_clients_and_serves_known_ones(tmp_path: Path) -> None:
+    from emulator_worker.cli import main as worker_cli
+
+    for name, folder in (("server", "server"), ("client", "client"), ("intruder", "intruder")):
+        with pytest.raises(SystemExit):
+            worker_cli(["keygen", str(tmp_path / folder), "--name", name])
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "client.key").write_bytes((tmp_path / "client" / "client.key").read_bytes())
+    cmd = [sys.executable, "-m", "emulator_worker", "serve", "--bind", "tcp://127.0.0.1:0",
+           "--curve-secret-key", str(tmp_path / "server" / "server.key_secret"), "--authorized-keys", str(allowed)]
+    host = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout is not None
+        import json
+
+        endpoint = json.loads(host.stdout.readline())["endpoint"]
+        server_pub = tmp_path / "server" / "server.key"
+        good = EmulatorClient(endpoint, curve=CurveKeys.from_files(server_pub, tmp_path / "client" / "client.key_secret"))
+        assert good.hello()["curve"] is True
+        good.close()
+        bad = EmulatorClient(endpoint, timeout_ms=700, retries=0,
+                             curve=CurveKeys.from_files(server_pub, tmp_path / "intruder" / "intruder.key_secret"))
+        with pytest.raises(errors.WorkerUnavailableError):
+            bad.hello()
+        bad.close()
+        plain = EmulatorClient(endpoint, timeout_ms=700, retries=0)
+        with pytest.raises(errors.WorkerUnavailableError):
+            plain.hello()
+        plain.close()
+    finally:
+        host.terminate()
+        host.wait(10)
+
+
+def test_host_exits_when_its_parent_dies() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    cmd = [sys.executable, "-m", "emulator_worker", "serve", "--bind", "tcp://127.0.0.1:0",
+           "--parent-pid", str(parent.pid)]
+    host = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None and "listening" in host.stdout.readline()
+    children = _instance_pids(host.pid)
+    parent.kill()
+    parent.wait()
+    assert host.wait(10) == 0
+    from sf2rl.pool import wait_until_gone
+
+    assert all(wait_until_gone(c, 10) for c in children)

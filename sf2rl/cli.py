@@ -13,7 +13,7 @@ from rich.console import Console
 
 from sf2rl.errors import SF2RLError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 DEFAULT_URI = "sqlite:///mlflow.db"
 
 

@@ -34,14 +34,14 @@ LEVEL_COLUMNS = (
 # walk / jump in from neutral; throw and attack: chances at close range;
 # error: chance to fumble a motion; noise: chance of a random, pointless action.
 LEVELS: tuple[tuple[float, ...], ...] = (
-    (30, 12, 0.05, 0.50, 0.00, 0.00, 0.10, 0.50, 0.10, 0.05, 0.35, 0.50, 0.40),
-    (24, 10, 0.15, 0.60, 0.10, 0.10, 0.15, 0.50, 0.12, 0.10, 0.40, 0.40, 0.30),
-    (19, 8, 0.30, 0.70, 0.25, 0.20, 0.25, 0.50, 0.12, 0.15, 0.45, 0.30, 0.20),
-    (15, 6, 0.45, 0.80, 0.40, 0.35, 0.30, 0.50, 0.12, 0.20, 0.50, 0.20, 0.12),
-    (12, 5, 0.60, 0.88, 0.55, 0.50, 0.35, 0.50, 0.10, 0.25, 0.55, 0.12, 0.07),
-    (9, 4, 0.72, 0.94, 0.70, 0.65, 0.40, 0.50, 0.10, 0.30, 0.60, 0.06, 0.04),
-    (7, 3, 0.84, 0.98, 0.82, 0.80, 0.45, 0.50, 0.08, 0.35, 0.60, 0.03, 0.02),
-    (5, 2, 0.93, 1.00, 0.92, 0.90, 0.50, 0.50, 0.06, 0.40, 0.65, 0.00, 0.00),
+    (30, 12, 0.05, 0.50, 0.00, 0.00, 0.10, 0.40, 0.10, 0.05, 0.30, 0.50, 0.40),
+    (24, 10, 0.25, 0.60, 0.15, 0.15, 0.25, 0.35, 0.10, 0.10, 0.35, 0.40, 0.25),
+    (18, 8, 0.50, 0.75, 0.35, 0.35, 0.35, 0.30, 0.08, 0.20, 0.40, 0.25, 0.12),
+    (15, 6, 0.60, 0.82, 0.50, 0.50, 0.40, 0.30, 0.08, 0.25, 0.45, 0.18, 0.08),
+    (12, 5, 0.70, 0.88, 0.62, 0.62, 0.45, 0.30, 0.08, 0.30, 0.50, 0.12, 0.05),
+    (9, 4, 0.78, 0.93, 0.74, 0.74, 0.48, 0.30, 0.06, 0.35, 0.55, 0.06, 0.03),
+    (7, 3, 0.86, 0.97, 0.84, 0.84, 0.50, 0.30, 0.05, 0.40, 0.60, 0.03, 0.01),
+    (5, 2, 0.93, 1.00, 0.92, 0.92, 0.50, 0.30, 0.05, 0.45, 0.65, 0.00, 0.00),
 )
 
 BUSY = (HITSTUN, BLOCKSTUN, KNOCKDOWN, GETUP, THROWN)
@@ -331,10 +331,11 @@ class CpuController:
 
     def _neutral(self, char: Character, kit: Kit, okit: Kit, my_proj: int, dist: int,
                  danger: int, facing: int, think: float, rng: Any, p: Params) -> None:
+        """No threat right now: zone from afar, poke at the edge, stay disciplined inside."""
         r = rng.random()
         fwd = _pad(6, facing)
-        guard = self._charge_hold(char, facing)
-        if dist > danger + 50:
+        guard = _pad(1, facing)
+        if dist > danger + 40:
             if not my_proj and r < p.zoning * 1.5:
                 if self._special(char, (PROJECTILE,), "p", rng.below(3), facing, rng, p):
                     return
@@ -358,34 +359,27 @@ class CpuController:
                         return
             if r < p.attack * 0.5 + p.jump_in:
                 self._press([_pad(9, facing)] * self._frames(5), 8)
-            elif r < p.attack * 0.5 + p.jump_in + p.approach * 0.5:
+            elif r < p.attack * 0.5 + p.jump_in + p.approach * 0.3:
                 self._set(fwd, think / 2)
             else:
                 self._set(guard, think)
             return
-        # Inside the opponent's range.
+        # Inside the opponent's range: throw, hit with something that reaches, or guard.
         if dist < char.throw.reach // 16 and r < p.throw:
             self._press([fwd | HP], 10)
             return
         r = rng.random()
         if r < p.attack:
-            choice = rng.below(4)
-            if choice == 0:
-                self._press([DOWN | LK], 12)
-            elif choice == 1:
-                self._push_plan([DOWN | MK] * self._frames(4) + [DOWN])
-                # A special canceled from the poke, when the level is good enough.
-                if rng.random() < p.attack - 0.3:
-                    tail = self.plan
-                    self._special(char, (PROJECTILE, RUSH), "", 1, facing, rng, p)
-                    self.plan = self.plan + tail
-                self._set(0, 12)
-            elif choice == 2:
-                self._press([DOWN | HK], 12)
-            else:
-                self._press([LP], 8)
-        elif r < p.attack + p.block:
-            self._set(_pad(1, facing), think)
+            options = [(startup, mask) for startup, reach_px, mask in kit.punishers
+                       if dist <= reach_px + okit.half]
+            if options:
+                # Fastest first: up close speed beats damage.
+                options.sort()
+                mask = options[0][1] if rng.random() < 0.7 else options[-1][1]
+                self._press([mask], 12)
+                return
+        if r < p.attack + p.block:
+            self._set(guard, think)
         else:
             self._set(_pad(4, facing), think)
 

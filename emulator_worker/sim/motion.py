@@ -34,9 +34,12 @@ def has_sequence(dirs: list[int], times: list[int], facing: int, seq: tuple[int,
                  now: int, window: int) -> bool:
     """Whether ``seq`` was entered in order (other directions may come between).
 
-    Each direction of ``seq`` must have been held at some frame >= now - window;
-    scanning newest to oldest, matching the last element first.
+    Each direction of ``seq`` must have been held at some frame >= now - window,
+    and the last one must still be held: the direction at the press decides,
+    so forward, down, down-forward, forward + punch is a fireball, not an uppercut.
     """
+    if not dirs or (MIRROR[dirs[-1]] if facing else dirs[-1]) != seq[-1]:
+        return False
     limit = now - window
     k = len(seq) - 1
     want = seq[k]

@@ -98,7 +98,7 @@ def run_sweep(sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, add
             param_space=param_space,
             tune_config=TuneConfig(
                 metric=metric, mode=mode, num_samples=sweep.search.num_samples,
-                max_concurrent_trials=sweep.search.max_concurrent, search_alg=search_algorithm(sweep),
+                search_alg=search_algorithm(sweep),
                 scheduler=scheduler(sweep),
             ),
             run_config=RunConfig(

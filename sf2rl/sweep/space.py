@@ -32,12 +32,14 @@ def tune_space(sweep: SweepConfig) -> dict[str, Any]:
 
 
 def search_algorithm(sweep: SweepConfig) -> Searcher | BasicVariantGenerator:
-    """Basic variant generation, or Optuna's TPE."""
+    """Basic variant generation, or Optuna's TPE, each limited to ``max_concurrent`` trials."""
+    limit = sweep.search.max_concurrent
     if sweep.search.algorithm == "optuna":
+        from ray.tune.search import ConcurrencyLimiter
         from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(seed=sweep.search.seed)
-    return BasicVariantGenerator(random_state=sweep.search.seed)
+        return ConcurrencyLimiter(OptunaSearch(seed=sweep.search.seed), max_concurrent=limit)
+    return BasicVariantGenerator(max_concurrent=limit, random_state=sweep.search.seed)
 
 
 def scheduler(sweep: SweepConfig) -> TrialScheduler:

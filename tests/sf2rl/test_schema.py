@@ -1,0 +1,83 @@
+"""Sweep files: every kind of mistake is one line naming its key path, and exit code 2 before Ray starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sf2rl.cli import main as sf2rl_main
+from sf2rl.sweep.schema import load_sweep
+
+GOOD = {"name": "ok", "space": {"dqn.lr": {"loguniform": [1e-4, 1e-2]}}}
+
+BAD: list[tuple[str, object, str]] = [
+    ("unknown top-level key", {**GOOD, "learning_rate": 1}, "learning_rate: unknown key"),
+    ("unknown env key", {**GOOD, "env": {"frameskip": 4}}, "env.frameskip: unknown key"),
+    ("unknown nested key", {**GOOD, "dqn": {"epsilon": {"start": 1}}}, "dqn.epsilon.start: unknown key"),
+    ("wrong type", {**GOOD, "dqn": {"lr": "fast"}}, "dqn.lr"),
+    ("negative frame skip", {**GOOD, "env": {"frame_skip": 0}}, "env.frame_skip"),
+    ("unknown reward", {**GOOD, "env": {"reward": {"name": "vibes"}}}, "unknown reward 'vibes'"),
+    ("unknown action set", {**GOOD, "env": {"action_set": "all"}}, "unknown action set 'all'"),
+    ("unknown obs", {**GOOD, "env": {"obs": "audio"}}, "env.obs"),
+    ("unknown game", {**GOOD, "env": {"game": "tekken"}}, "unknown game 'tekken'"),
+    ("difficulty out of range", {**GOOD, "env": {"difficulty": 9}}, "CPU level from 1 to 8"),
+    ("unknown character", {**GOOD, "env": {"characters": ["ryu", "akuma"]}}, "unknown character 'akuma'"),
+    ("hold longer than step", {**GOOD, "env": {"frame_skip": 4, "hold_frames": 8}}, "hold_frames (8)"),
+    ("empty search space entry", {**GOOD, "space": {"dqn.lr": {}}}, "space.dqn.lr"),
+    ("empty grid", {**GOOD, "space": {"dqn.lr": {"grid": []}}}, "space.dqn.lr.grid"),
+    ("two distributions", {**GOOD, "space": {"dqn.lr": {"grid": [1e-3], "choice": [1e-3]}}}, "exactly one"),
+    ("inverted bounds", {**GOOD, "space": {"dqn.lr": {"uniform": [0.1, 0.01]}}}, "low < high"),
+    ("loguniform at zero", {**GOOD, "space": {"dqn.lr": {"loguniform": [0, 0.1]}}}, "low > 0"),
+    ("space key not sweepable", {**GOOD, "space": {"pool.slots": {"grid": [1, 2]}}}, "must start with"),
+    ("space key unknown", {**GOOD, "space": {"dqn.learning_rate": {"grid": [0.1]}}}, "unknown option"),
+    ("space value invalid", {**GOOD, "space": {"env.frame_skip": {"grid": [4, -1]}}}, "value -1 is invalid"),
+    ("grid with optuna", {**GOOD, "search": {"algorithm": "optuna"}, "space": {"dqn.lr": {"grid": [0.1]}}},
+     "optuna cannot search a grid"),
+    ("bad scheduler", {**GOOD, "scheduler": {"type": "hyperband"}}, "scheduler.type"),
+    ("pbt without mutations", {**GOOD, "scheduler": {"type": "pbt"}}, "PBT needs"),
+    ("connect without endpoints", {**GOOD, "pool": {"mode": "connect"}}, "needs at least one entry in endpoints"),
+    ("bad mode", {**GOOD, "search": {"mode": "best"}}, "search.mode"),
+    ("bad name", {**GOOD, "name": "my sweep!"}, "name"),
+    ("not a mapping", ["name", "x"], "a sweep file is a mapping"),
+]
+
+
+@pytest.mark.parametrize(("case", "content", "expected"), BAD, ids=[c for c, _, _ in BAD])
+def test_bad_sweep_files_exit_2_with_key_path(tmp_path: Path, capsys, case: str, content: object,
+                                              expected: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["validate", str(path)])
+    assert code.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_invalid_yaml_and_missing_file(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: [unclosed\n")
+    for path, expected in ((bad, "not valid YAML"), (tmp_path / "absent.yaml", "no such sweep file")):
+        with pytest.raises(SystemExit) as code:
+            sf2rl_main(["validate", str(path)])
+        assert code.value.code == 2
+        assert expected in capsys.readouterr().err
+
+
+def test_bad_file_stops_sweep_before_ray_starts(tmp_path: Path) -> None:
+    import ray
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "dqn": {"lr": -1}}))
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["sweep", str(path)])
+    assert code.value.code == 2
+    assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].joinpath("sweeps").glob("*.yaml")))
+def test_shipped_sweeps_are_valid(path: Path) -> None:
+    assert load_sweep(path).name

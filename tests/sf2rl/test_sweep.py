@@ -1,0 +1,92 @@
+"""A real sweep through local Ray, RLlib DQN, spawned worker hosts and an sqlite MLflow store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from mlflow.tracking import MlflowClient
+
+from sf2rl.cli import main as sf2rl_main
+from sf2rl.config import EnvConfig
+from sf2rl.env import SF2Env
+
+TINY = {
+    "name": "tiny",
+    "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
+    "dqn": {"hiddens": [16], "learning_starts": 50, "steps_per_iteration": 120, "train_batch_size": 16,
+            "buffer_size": 1000, "target_update_period": 100},
+    "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
+    "stop": {"training_iteration": 3},
+    "checkpoint": {"every": 1, "keep": 2},
+}
+
+
+def _worker_hosts() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "emulator_worker serve"], capture_output=True, text=True)
+    return {int(x) for x in out.stdout.split()}
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(ray_session: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    work = tmp_path_factory.mktemp("sweep")
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    sweep = {**TINY, "storage": str(work / "runs"), "tracking": {"uri": uri}}
+    path = work / "tiny.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    before = _worker_hosts()
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["sweep", str(path)])
+    return {"code": code.value.code, "uri": uri, "work": work, "before": before}
+
+
+def test_sweep_succeeds_and_leaves_no_worker_hosts(finished_sweep: dict[str, object]) -> None:
+    assert finished_sweep["code"] == 0
+    assert _worker_hosts() - finished_sweep["before"] == set()  # type: ignore[operator]
+
+
+def test_mlflow_has_parent_children_params_curves_and_artifacts(finished_sweep: dict[str, object]) -> None:
+    client = MlflowClient(tracking_uri=str(finished_sweep["uri"]))
+    exp = client.get_experiment_by_name("tiny")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("sf2rl.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("sf2rl.kind") == "trial"]
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert {"sf2rl.sweep_hash", "sf2rl.git_commit", "sf2rl.sweep_file"} <= set(parent.data.tags)
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert sorted(float(c.data.params["dqn.lr"]) for c in children) == [0.001, 0.003]
+    for child in children:
+        history = client.get_metric_history(child.info.run_id, "episode_return_mean")
+        assert [m.step for m in history] == [1, 2, 3]
+        assert client.get_metric_history(child.info.run_id, "win_rate")
+        names = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"checkpoint", "resolved_config.json"} <= names
+        assert child.info.status == "FINISHED"
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"parallel_coordinates.html", "reward_curves.png", "summary.json", "tiny.yaml"} <= parent_files
+
+
+def test_best_checkpoint_restores_a_module_that_acts(finished_sweep: dict[str, object], capsys) -> None:
+    out = Path(str(finished_sweep["work"])) / "best"
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["best", "tiny", "--out", str(out), "--tracking-uri", str(finished_sweep["uri"]), "--json"])
+    assert code.value.code == 0
+    best = json.loads(capsys.readouterr().out)
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from sf2rl.checkpoints import module_path
+
+    module = RLModule.from_checkpoint(module_path(best["path"]))
+    env = SF2Env(EnvConfig(action_set="minimal", frame_skip=8))
+    obs, _ = env.reset(seed=0)
+    out_ = module.forward_inference({"obs": torch.as_tensor(np.stack([obs]))})
+    action = int(out_["actions"][0]) if "actions" in out_ else int(torch.argmax(out_["qf_preds"][0]))
+    assert env.action_space.contains(action)
+    env.step(action)

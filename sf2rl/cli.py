@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ from sf2rl.errors import SF2RLError
 
 console = Console(stderr=True, soft_wrap=True)
 DEFAULT_URI = "sqlite:///mlflow.db"
+# Modules that add their own subcommands: each has `register(subparsers)` setting `func(args) -> int`.
+COMMAND_MODULES: list[str] = []
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -111,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--only", action="append", help="run only these sections")
     k.add_argument("--out", help="also write the JSON report here")
     k.set_defaults(func=_bench)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return ap
 
 

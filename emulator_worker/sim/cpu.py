@@ -21,27 +21,28 @@ from .frame_data import (
     CHARGE_BF, CHARGE_DU, DP, HIGH, LOW, PROJECTILE, QCB, QCF, RISING, RUSH, SPIN,
     TWO_PUNCH, Move,
 )
-from .observation import Observation, observe
+from .observation import Observation, observe, threat_bits, threats
 
 LEVEL_COLUMNS = (
-    "think", "jitter", "block", "height", "antiair", "punish", "zoning", "approach",
-    "jump_in", "throw", "attack", "error", "noise",
+    "think", "jitter", "react", "block", "height", "antiair", "punish", "zoning",
+    "approach", "jump_in", "throw", "attack", "error", "noise",
 )
-# think: frames between decisions (reaction time); jitter: random extra frames;
+# think: frames between neutral decisions; jitter: random extra frames; react:
+# frames from seeing a new threat (attack, jump, projectile) to answering it;
 # block: chance to block a seen attack; height: chance to pick the right block
 # height; antiair: chance to answer a jump; punish: chance to punish a whiff;
 # zoning: chance to throw a projectile from afar; approach / jump_in: chance to
 # walk / jump in from neutral; throw and attack: chances at close range;
 # error: chance to fumble a motion; noise: chance of a random, pointless action.
 LEVELS: tuple[tuple[float, ...], ...] = (
-    (30, 12, 0.05, 0.50, 0.00, 0.00, 0.10, 0.40, 0.10, 0.05, 0.30, 0.50, 0.40),
-    (24, 10, 0.25, 0.60, 0.15, 0.15, 0.25, 0.35, 0.10, 0.10, 0.35, 0.40, 0.25),
-    (18, 8, 0.50, 0.75, 0.35, 0.35, 0.35, 0.30, 0.08, 0.20, 0.40, 0.25, 0.12),
-    (15, 6, 0.60, 0.82, 0.50, 0.50, 0.40, 0.30, 0.08, 0.25, 0.45, 0.18, 0.08),
-    (12, 5, 0.70, 0.88, 0.62, 0.62, 0.45, 0.30, 0.08, 0.30, 0.50, 0.12, 0.05),
-    (9, 4, 0.78, 0.93, 0.74, 0.74, 0.48, 0.30, 0.06, 0.35, 0.55, 0.06, 0.03),
-    (7, 3, 0.86, 0.97, 0.84, 0.84, 0.50, 0.30, 0.05, 0.40, 0.60, 0.03, 0.01),
-    (5, 2, 0.93, 1.00, 0.92, 0.92, 0.50, 0.30, 0.05, 0.45, 0.65, 0.00, 0.00),
+    (30, 12, 24, 0.05, 0.50, 0.00, 0.00, 0.10, 0.40, 0.10, 0.05, 0.30, 0.50, 0.40),
+    (24, 10, 18, 0.25, 0.60, 0.15, 0.15, 0.25, 0.35, 0.10, 0.10, 0.35, 0.40, 0.25),
+    (18, 8, 12, 0.50, 0.75, 0.35, 0.35, 0.35, 0.30, 0.08, 0.20, 0.40, 0.25, 0.12),
+    (15, 6, 10, 0.60, 0.82, 0.50, 0.50, 0.40, 0.30, 0.08, 0.25, 0.45, 0.18, 0.08),
+    (12, 5, 8, 0.70, 0.88, 0.62, 0.62, 0.45, 0.30, 0.08, 0.30, 0.50, 0.12, 0.05),
+    (9, 4, 6, 0.78, 0.93, 0.74, 0.74, 0.48, 0.30, 0.06, 0.35, 0.55, 0.06, 0.03),
+    (7, 3, 5, 0.86, 0.97, 0.84, 0.84, 0.50, 0.30, 0.05, 0.40, 0.60, 0.03, 0.01),
+    (5, 2, 4, 0.93, 1.00, 0.92, 0.92, 0.50, 0.30, 0.05, 0.45, 0.65, 0.00, 0.00),
 )
 
 BUSY = (HITSTUN, BLOCKSTUN, KNOCKDOWN, GETUP, THROWN)
@@ -113,7 +114,7 @@ class CpuController:
     """
 
     __slots__ = ("level", "fpc", "plan", "hold", "wait", "back_held", "down_held",
-                 "back_bit")
+                 "back_bit", "seen")
 
     def __init__(self, level: int, frames_per_call: int = 1) -> None:
         self.level = check_level(level)
@@ -130,6 +131,7 @@ class CpuController:
         self.back_held = 0
         self.down_held = 0
         self.back_bit = LEFT
+        self.seen = 0  # threats (see observation.threats) already reacted to
 
     def next_mask(self, source: Any, player: int, rng: Any) -> int:
         """The mask to hold now for ``player``, reading ``source`` (sim or RAM) if it thinks."""
@@ -137,6 +139,13 @@ class CpuController:
         if plan:
             mask = plan.pop()
         elif self.wait > 0:
+            seen = threats(source, 1 - player)
+            if seen & ~self.seen:
+                # A new threat cuts the current decision short after the reaction time.
+                react = self._frames(PARAMS[self.level - 1].react)
+                if self.wait > react:
+                    self.wait = react
+            self.seen = seen
             self.wait -= 1
             mask = self.hold
         else:
@@ -226,6 +235,7 @@ class CpuController:
         """Choose the next plan/hold from one observation."""
         p = PARAMS[self.level - 1]
         me, opp = obs.me, obs.opp
+        self.seen = threat_bits(opp.state, opp.proj, opp.y)
         facing = me.facing
         self.back_bit = RIGHT if facing else LEFT
         think = p.think + rng.random() * p.jitter
@@ -274,18 +284,19 @@ class CpuController:
             if r < p.antiair + p.block:
                 self._set(back, think)
                 return
-        # A projectile on its way: jump it, answer it, or block it.
+        # A projectile on its way: answer it with one's own, jump it, or block it.
         if opp.proj:
             pd = opp.proj_x - me.x
             if (pd > 0) == (opp.x > me.x) and abs(pd) < 150:
                 apd = abs(pd)
-                if 50 < apd < 100 and r < p.block * 0.3:
-                    self._press([_pad(9, facing)] * self._frames(5), 10)
-                    return
-                if (not me.proj and r < p.zoning + p.block * 0.3
+                answer = p.zoning * 1.5
+                if (not me.proj and r < answer
                         and self._special(char, (PROJECTILE,), "p", 1, facing, rng, p)):
                     return
-                if r < p.block + p.zoning:
+                if 40 < apd < 110 and r < answer + p.punish * 0.5:
+                    self._press([_pad(9, facing)] * self._frames(5), 10)
+                    return
+                if r < answer + p.punish * 0.5 + p.block:
                     self._set(back if apd < 100 else guard, think)
                     return
         # An attack in progress: block it while it can hit, punish its recovery.

@@ -1,7 +1,8 @@
-"""A short scripted agent: zone with fireballs, anti-air with uppercuts, block, sweep.
+"""A short scripted agent: fireballs from afar, uppercut anti-airs, sweeps up close.
 
 It is a baseline for calibration and for comparing learned agents: it reads
-only the RAM view and answers with masks, one call per agent step.
+only the RAM view and answers with masks, one call per agent step. It never
+blocks, on purpose: a simple, readable strategy of about CPU level 3 strength.
 """
 
 from __future__ import annotations
@@ -52,12 +53,11 @@ class HeuristicAgent:
     def _decide(self, obs: Any) -> int:
         me, opp = obs.me, obs.opp
         if me.state not in _FREE:
-            return pad_for(1, me.facing) if me.state != ATTACK and me.state != SPECIAL else 0
+            return 0
         f = me.facing
         char = ROSTER[me.char]
-        ochar = ROSTER[opp.char]
         dist = abs(opp.x - me.x)
-        fwd, back, down_back = pad_for(6, f), pad_for(4, f), pad_for(1, f)
+        fwd, back = pad_for(6, f), pad_for(4, f)
 
         # Anti-air: uppercut (or the character's rising special) against jump-ins.
         if opp.y > 0 and dist < 100 and opp.state != KNOCKDOWN:
@@ -67,28 +67,19 @@ class HeuristicAgent:
             if rising and rising.motion == CHARGE_DU and self.down_held >= char.charge:
                 return self._queue([pad_for(8, f) | HK])
             return back
-        # Block projectiles and attacks that are coming.
-        if opp.proj:
-            pd = opp.proj_x - me.x
-            if (pd > 0) == (opp.x > me.x) and abs(pd) < 100:
-                return down_back
-        if (opp.state == ATTACK or opp.state == SPECIAL) and dist < 110:
-            move = ochar.by_id.get(opp.move_id)
-            if move is not None and move.kind != PROJECTILE:
-                return back if move.level == HIGH else down_back
-        # Zone from afar with the projectile.
+        # Zone from afar with the projectile, otherwise walk in.
         if dist > 110:
             if not me.proj:
                 if char.has_motion(QCF):
                     return self._queue([DOWN, pad_for(3, f), fwd | HP])
                 if char.has_motion(CHARGE_BF) and self.back_held >= char.charge:
                     return self._queue([fwd | HP])
-            return down_back
-        # Up close: throw or sweep; at mid range poke with a low kick.
+            return fwd
+        # Up close: throw, sweep, or poke with a low kick.
         if dist < 56:
             return self._queue([fwd | HP, 0])
         if dist < 80:
             return self._queue([DOWN | HK, DOWN, DOWN])
         if dist < 96:
             return self._queue([DOWN | MK, DOWN])
-        return down_back
+        return fwd

@@ -83,3 +83,22 @@ def observe(source: Any, player: int) -> Observation:
     return Observation(frame, int(ram[ram_map.PHASE]),
                        _side_from_ram(ram, ram_map.player_base(player)),
                        _side_from_ram(ram, ram_map.player_base(1 - player)))
+
+
+_THREAT_STATES = (4, 5, 6)  # jump, attack, special
+
+
+def threat_bits(state: int, proj: int, y: int) -> int:
+    """Bit set of a fighter's threats: 1 attacking/jumping, 2 projectile out, 4 airborne."""
+    return (1 if state in _THREAT_STATES else 0) | (2 if proj else 0) | (4 if y > 0 else 0)
+
+
+def threats(source: Any, player: int) -> int:
+    """``threat_bits`` of ``player`` read cheaply from a sim or a RAM view."""
+    fighters = getattr(source, "fighters", None)
+    if fighters is not None:
+        f = fighters[player]
+        return threat_bits(f.state, f.proj, f.y >> 4)
+    base = ram_map.player_base(player)
+    return threat_bits(int(source[base + ram_map.P_STATE]), int(source[base + ram_map.P_PROJ]),
+                       int(source[base + ram_map.P_Y]))

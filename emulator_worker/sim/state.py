@@ -51,7 +51,7 @@ FIGHTER_FIELDS: tuple[tuple[str, int, int], ...] = (
 CPU_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("level", 1, len(LEVELS)), ("fpc", 1, 64), ("hold", 0, MASK_LIMIT - 1),
     ("wait", 0, 1 << 20), ("back_held", 0, _BIG), ("down_held", 0, _BIG),
-    ("back_bit", 0, MASK_LIMIT - 1),
+    ("back_bit", 0, MASK_LIMIT - 1), ("seen", 0, 7),
 )
 
 

@@ -50,7 +50,7 @@ SIM = GameSpec(
         "match_winner": F(0x001B, "u8", True), "timer": F(0x18F3, "bcd8", True),
     }),  # fmt: skip
     buttons=MappingProxyType({"sim": SNES_BUTTONS, "bizhawk": SNES_BUTTONS}),
-    characters=("ryu", "ken", "guile", "bison", "chunli", "zangief"),
+    characters=("ryu", "ken", "guile", "chunli", "zangief", "bison"),
     ko_value=0xFF,
     categories=SIM_CATEGORIES,
     match_over_phase=3,

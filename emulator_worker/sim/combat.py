@@ -10,6 +10,7 @@ from .frame_data import GRAB, HIGH, LOW, PROJECTILE, RUSH, SUB, THROW, Move
 PROJ_HALF = 12 * SUB
 """Half-width of a projectile's hitbox."""
 
+THROW_BREAK_PUSH = 12 * SUB
 KNOCKBACK_VX = 2 * SUB
 KNOCKBACK_VY = 3 * SUB
 
@@ -104,6 +105,24 @@ def resolve_hits(f1: Fighter, f2: Fighter) -> None:
         connect(f1, f2, move1)
     if move2 is not None:
         connect(f2, f1, move2)
+
+
+def resolve_throws(f1: Fighter, f2: Fighter) -> None:
+    """Carry out this frame's throw attempts; two at once break each other (no P1 priority)."""
+    req1, req2 = f1.throw_req, f2.throw_req
+    f1.throw_req = f2.throw_req = 0
+    if req1 and req2:
+        away = 1 if f2.x >= f1.x else -1
+        f1.push = -away * THROW_BREAK_PUSH
+        f2.push = away * THROW_BREAK_PUSH
+        return
+    a, b, req = (f1, f2, req1) if req1 else (f2, f1, req2)
+    move = a.move
+    if move is None or (move.kind != THROW and move.kind != GRAB):
+        return
+    dx = b.x - a.x
+    if (dx if dx >= 0 else -dx) <= move.reach and a.can_throw(b):
+        a.throw(b, move, req == 2)
 
 
 def _projectile_hits(p: Fighter, b: Fighter) -> bool:

@@ -406,8 +406,11 @@ class CpuController:
 class CpuAgent:
     """The built-in CPU as an agent for either side: ``agent(sim_or_ram, player) -> mask``.
 
-    ``rng`` is anything with ``random() -> float`` and ``below(n) -> int`` (an
-    ``Rng``), or an int seed. Call once per ``frames_per_call`` emulated frames.
+    ``rng`` is an int seed or anything with ``random() -> float`` and
+    ``below(n) -> int`` (an ``Rng``). Call once per ``frames_per_call`` frames.
+    It idles outside the fighting phase and forgets its plans each round,
+    exactly like the CPU inside the sim, so with the same seed it plays the
+    same moves as ``SF2Sim(seed)`` does for player 2.
     """
 
     def __init__(self, level: int, rng: Any = 0, frames_per_call: int = 1) -> None:
@@ -417,19 +420,20 @@ class CpuAgent:
         self._round = -1
 
     def __call__(self, source: Any, player: int) -> int:
-        obs_round = _round_of(source)
-        if obs_round != self._round:
-            self._round = obs_round
+        rnd, phase = _round_and_phase(source)
+        if rnd != self._round:
+            self._round = rnd
             self.controller.new_round()
+        if phase != 1:
+            return 0
         return self.controller.next_mask(source, player, self.rng)
 
 
-def _round_of(source: Any) -> int:
-    from .ram import ROUND
-    rnd = getattr(source, "round", None)
-    if rnd is not None and not callable(rnd):
-        return int(rnd)
-    return int(source[ROUND])
+def _round_and_phase(source: Any) -> tuple[int, int]:
+    from .ram import PHASE, ROUND
+    if hasattr(source, "fighters"):
+        return source.round, source.phase
+    return int(source[ROUND]), int(source[PHASE])
 
 
 def cpu_action(source: Any, player: int, level: int, rng: Any,

@@ -53,7 +53,7 @@ class Fighter:
         "char", "side", "x", "y", "vx", "vy", "air", "facing", "state", "sf", "move",
         "mf", "mhit", "stun", "inv", "health", "rounds", "air_attack", "landing", "push",
         "crouch", "prev", "cur_dir", "rel", "hist_d", "hist_t", "bc", "bk", "dc", "dk",
-        "proj", "px", "pvx", "pmove",
+        "proj", "px", "pvx", "pmove", "throw_req",
     )
 
     def __init__(self, char: Character, side: int) -> None:
@@ -95,6 +95,7 @@ class Fighter:
         self.px = 0
         self.pvx = 0
         self.pmove: Move | None = None
+        self.throw_req = 0  # 1 throw forward, 2 throw behind: resolved after both updates
 
     def set_state(self, state: int) -> None:
         """Enter ``state`` (restarting its frame count) unless already in it."""
@@ -290,11 +291,8 @@ class Fighter:
                 self.x += -move.speed if self.facing else move.speed
             if move.y_path is not None:
                 self.y = move.y_path[mf]
-        elif kind == GRAB:
-            if mf == startup:
-                dx = opp.x - self.x
-                if (dx if dx >= 0 else -dx) <= move.reach and self.can_throw(opp):
-                    self.throw(opp, move, False)
+        elif kind == GRAB and mf == startup:
+            self.throw_req = 1
 
     # -------------------------------------------------------------- starting moves
     def _try_attack(self, pressed: int, rel: int, opp: Fighter, now: int) -> bool:
@@ -305,8 +303,7 @@ class Fighter:
             dx = opp.x - self.x
             if (dx if dx >= 0 else -dx) <= self.char.throw.reach and self.can_throw(opp):
                 self.start_move(self.char.throw, ATTACK)
-                self.mhit = 1
-                self.throw(opp, self.char.throw, rel == 4)
+                self.throw_req = 2 if rel == 4 else 1
                 return True
         self._start_normal(POSTURE_CROUCH if rel <= 3 else STAND, pressed)
         return True

@@ -7,7 +7,7 @@ import numpy as np
 from . import ram as ram_map
 from .buttons import check_mask
 from .characters import ROSTER
-from .combat import move_projectiles, resolve_hits
+from .combat import move_projectiles, resolve_hits, resolve_throws
 from .cpu import CpuController, check_level
 from .fighter import FREE, JUMP, KO, VICTORY, Fighter
 from .frame_data import SUB
@@ -116,6 +116,8 @@ class SF2Sim:
             now = self.frame_count
             f1.update(p1, f2, now)
             f2.update(p2, f1, now)
+            if f1.throw_req or f2.throw_req:
+                resolve_throws(f1, f2)
             self._settle(f1, f2)
             resolve_hits(f1, f2)
             if f1.proj or f2.proj:

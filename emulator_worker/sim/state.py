@@ -46,7 +46,7 @@ FIGHTER_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("rounds", 0, 4), ("air_attack", 0, 1), ("landing", 0, 1 << 10), ("push", *_COORD),
     ("crouch", 0, 1), ("prev", 0, MASK_LIMIT - 1), ("cur_dir", 1, 9), ("rel", 1, 9),
     ("bc", 0, _BIG), ("bk", 0, 1 << 10), ("dc", 0, _BIG), ("dk", 0, 1 << 10),
-    ("proj", 0, 1), ("px", *_COORD), ("pvx", *_COORD),
+    ("proj", 0, 1), ("px", *_COORD), ("pvx", *_COORD), ("throw_req", 0, 2),
 )
 CPU_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("level", 1, len(LEVELS)), ("fpc", 1, 64), ("hold", 0, MASK_LIMIT - 1),

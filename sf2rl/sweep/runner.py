@@ -87,11 +87,13 @@ def run_sweep(sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, add
     callbacks: list[Any] = [ProgressTable(metric)]
     if tracker is not None:
         callbacks.insert(0, MLflowTracker(tracker, _resolver(sweep)))
+    # Tune stores class references (callbacks, connectors) as placeholders; a restore needs them again.
+    param_space = base_config(sweep)
+    param_space.env_config[OVERRIDES_KEY] = tune_space(sweep)
     if resume:
-        tuner = Tuner.restore(str(exp_dir), trainable=PooledDQN, resume_unfinished=True, resume_errored=True)
+        tuner = Tuner.restore(str(exp_dir), trainable=PooledDQN, resume_unfinished=True, resume_errored=True,
+                              param_space=param_space)  # fmt: skip
     else:
-        param_space = base_config(sweep)
-        param_space.env_config[OVERRIDES_KEY] = tune_space(sweep)
         stop = {k: v for k, v in sweep.stop.model_dump().items() if v is not None}
         tuner = Tuner(
             PooledDQN,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -249,23 +250,37 @@ def _first_error(e: Exception) -> str:
     return str(e)
 
 
-def _set(tree: dict[str, Any], path: list[str], value: Any) -> None:
-    for part in path[:-1]:
-        node = tree.get(part)
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        if (found := _model_of(arg)) is not None:
+            return found
+    return None
+
+
+def _set(tree: dict[str, Any], model: type[BaseModel] | None, path: list[str], value: Any) -> None:
+    """Set a dotted path, checking each step against the schema; free-form dicts accept new keys."""
+    for i, part in enumerate(path):
+        if model is not None and part not in model.model_fields:
+            raise KeyError(f"unknown option {'.'.join(path[: i + 1])!r}; valid here: {sorted(model.model_fields)}")
+        if i == len(path) - 1:
+            tree[part] = value
+            return
+        sub = _model_of(model.model_fields[part].annotation) if model is not None else None
+        node = tree.setdefault(part, {})
         if not isinstance(node, dict):
-            raise KeyError(f"{'.'.join(path)}: {part!r} is not a group of options")
-        tree = node
-    if path[-1] not in tree:
-        raise KeyError(f"unknown option {'.'.join(path)!r}; valid here: {sorted(tree)}")
-    tree[path[-1]] = value
+            raise KeyError(f"{'.'.join(path[: i + 1])!r} is a value, not a group of options")
+        tree, model = node, sub
 
 
 def apply_overrides(sweep: SweepConfig, overrides: dict[str, Any]) -> tuple[EnvConfig, DQNOptions]:
     """The env and DQN options of one trial: the base config with dotted-key overrides, revalidated."""
     trees = {"env": sweep.env.model_dump(), "dqn": sweep.dqn.model_dump()}
+    models: dict[str, type[BaseModel]] = {"env": EnvConfig, "dqn": DQNOptions}
     for key, value in overrides.items():
         root, *rest = key.split(".")
-        _set(trees[root], rest, value)
+        _set(trees[root], models[root], rest, value)
     return EnvConfig(**trees["env"]), DQNOptions(**trees["dqn"])
 
 
@@ -284,8 +299,8 @@ def load_sweep(path: str | Path) -> SweepConfig:
         return SweepConfig(**raw)
     except ValidationError as e:
         err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        loc = ".".join(str(x) for x in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        raise ConfigError(f"{p}: {loc}: {msg}") from None
+        raise ConfigError(f"{p}: {loc + ': ' if loc else ''}{msg}") from None

@@ -1,0 +1,113 @@
+"""A sweep against a `ray start --head` cluster on loopback, killed with SIGKILL mid-run and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+SWEEP = {
+    "name": "resumable",
+    "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
+    "dqn": {"hiddens": [16], "learning_starts": 50, "steps_per_iteration": 150, "train_batch_size": 16,
+            "buffer_size": 1000, "target_update_period": 100},
+    "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
+    "search": {"max_concurrent": 1},
+    "stop": {"training_iteration": 6},
+    "checkpoint": {"every": 1, "keep": 2},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[str]:
+    """A real Ray head started the way a cluster operator would, bound to loopback."""
+    tmp = Path(tempfile.mkdtemp(prefix="sf2head-", dir="/tmp"))
+    port = _free_port()
+    ray = str(Path(sys.executable).parent / "ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    subprocess.run(
+        [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={tmp}"],
+        check=True, env=env, capture_output=True, timeout=120,
+    )  # fmt: skip
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _worker_hosts() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "emulator_worker serve"], capture_output=True, text=True)
+    return {int(x) for x in out.stdout.split()}
+
+
+def _sweep_cmd(path: Path, address: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "sf2rl", "sweep", str(path), "--address", address, *extra]
+
+
+def _iterations(storage: Path) -> int:
+    return sum(len(f.read_text().splitlines()) for f in storage.glob("resumable-*/*/result.json"))
+
+
+def test_sweep_on_a_ray_head_survives_a_killed_driver(ray_head: str, tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    path = tmp_path / "resumable.yaml"
+    path.write_text(yaml.safe_dump({**SWEEP, "storage": str(tmp_path / "runs"), "tracking": {"uri": uri}}))
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    hosts_before = _worker_hosts()
+    driver = subprocess.Popen(_sweep_cmd(path, ray_head), env=env, cwd=tmp_path, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while _iterations(tmp_path / "runs") < 3 and time.monotonic() < deadline:
+        assert driver.poll() is None, "the sweep ended before it could be interrupted"
+        time.sleep(0.5)
+    assert _iterations(tmp_path / "runs") >= 3
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+
+    resumed = subprocess.run(_sweep_cmd(path, ray_head, "--resume"), env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "best checkpoint" in resumed.stderr
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("resumable")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("sf2rl.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("sf2rl.kind") == "trial"]
+    assert len(parents) == 1, "resume must re-attach to the sweep's parent run"
+    assert len(children) == 2, "resume must re-attach to each trial's child run, not duplicate it"
+    assert {c.data.tags["sf2rl.trial_id"] for c in children} == {
+        json.loads(f.read_text().splitlines()[-1])["trial_id"]
+        for f in (tmp_path / "runs").glob("resumable-*/*/result.json")
+    }
+    for child in children:
+        steps = {m.step for m in client.get_metric_history(child.info.run_id, "episode_return_mean")}
+        assert max(steps) == 6
+        assert child.info.status == "FINISHED"
+    assert parents[0].info.status == "FINISHED"
+    # The killed driver's trials never ran cleanup(); their spawned hosts exit by watching their owner.
+    deadline = time.monotonic() + 15
+    while _worker_hosts() - hosts_before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _worker_hosts() - hosts_before == set()

@@ -125,3 +125,47 @@ def print_report(report: dict[str, Any], console: Console) -> None:
 
         rows("", section)
         console.print(table)
+
+
+def bench_tracking(quick: bool = False) -> dict[str, Any]:
+    """Sweep wall time with no tracking, sf2rl's MLflow callback, and Ray's stock one, alternating runs."""
+    import tempfile
+    from pathlib import Path
+
+    import ray
+
+    from sf2rl.sweep.runner import init_ray, run_sweep
+    from sf2rl.sweep.schema import SweepConfig
+
+    rounds = 1 if quick else 3
+    variants = {"none": {"enabled": False}, "sf2rl": {}, "ray_stock": {"callback": "ray"}}
+    walls: dict[str, list[float]] = {k: [] for k in variants}
+    with tempfile.TemporaryDirectory(prefix="sf2bench-") as tmp:
+        init_ray(None)
+        try:
+            for r in range(rounds):
+                for name, tracking in variants.items():
+                    sweep = SweepConfig(
+                        name=f"bench-{name}-{r}", storage=str(Path(tmp) / "runs"),
+                        env={"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40},
+                        dqn={"hiddens": [32], "learning_starts": 50, "steps_per_iteration": 100},
+                        space={"dqn.lr": {"grid": [0.001, 0.002]}}, stop={"training_iteration": 10},
+                        checkpoint={"every": 5}, tracking={"uri": f"sqlite:///{tmp}/mlflow.db", **tracking},
+                    )  # fmt: skip
+                    path = Path(tmp) / f"{sweep.name}.yaml"
+                    path.write_text(sweep.model_dump_json())
+                    t0 = time.perf_counter()
+                    run_sweep(sweep, path)
+                    walls[name].append(time.perf_counter() - t0)
+        finally:
+            ray.shutdown()
+    base = _median(walls["none"])
+    return {
+        "sweep": "2 trials x 10 iterations, sqlite store",
+        "wall_s": {k: _median(v) for k, v in walls.items()},
+        "sf2rl_overhead": _median(walls["sf2rl"]) / base - 1,
+        "ray_stock_overhead": _median(walls["ray_stock"]) / base - 1,
+    }
+
+
+SECTIONS["tracking"] = bench_tracking

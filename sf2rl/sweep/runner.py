@@ -77,7 +77,8 @@ def run_sweep(sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, add
     exp_dir = experiment_dir(sweep, resume)
     metric, mode = sweep.search.metric, sweep.search.mode
     tracker = None
-    if sweep.tracking.enabled:
+    stock = sweep.tracking.enabled and sweep.tracking.callback == "ray"
+    if sweep.tracking.enabled and not stock:
         tracker = Tracker(sweep.tracking.uri, sweep.tracking.experiment or sweep.name, exp_dir.name)
         parent = tracker.parent({"sf2rl.sweep_file": str(sweep_file), "sf2rl.sweep_hash": file_hash(sweep_file),
                                  "sf2rl.git_commit": git_commit()})  # fmt: skip
@@ -87,6 +88,10 @@ def run_sweep(sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, add
     callbacks: list[Any] = [ProgressTable(metric)]
     if tracker is not None:
         callbacks.insert(0, MLflowTracker(tracker, _resolver(sweep)))
+    elif stock:
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        callbacks.insert(0, MLflowLoggerCallback(sweep.tracking.uri, experiment_name=sweep.tracking.experiment or sweep.name))
     # Tune stores class references (callbacks, connectors) as placeholders; a restore needs them again.
     param_space = base_config(sweep)
     param_space.env_config[OVERRIDES_KEY] = tune_space(sweep)

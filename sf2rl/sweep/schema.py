@@ -147,6 +147,11 @@ class TrackingConfig(BaseModel):
     uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI (sqlite file or http server)")
     experiment: str | None = Field(None, description="MLflow experiment; default the sweep's name")
     enabled: bool = Field(True, description="turn MLflow tracking off (benchmarks only)")
+    callback: Literal["sf2rl", "ray"] = Field(
+        "sf2rl",
+        description="'sf2rl': nested runs, batched metrics, checkpoints and plots; 'ray': Ray's stock "
+        "MLflowLoggerCallback, flat and metric by metric (kept for overhead comparisons)",
+    )
 
 
 DISTRIBUTIONS = ("grid", "choice", "uniform", "loguniform", "randint")

@@ -1,0 +1,73 @@
+"""`kill -9` of an emulator instance in the middle of a sweep: the sweep still finishes every trial."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from sf2rl.cli import main as sf2rl_main
+
+SWEEP = {
+    "name": "crashy",
+    "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
+    "dqn": {"hiddens": [16], "learning_starts": 50, "steps_per_iteration": 200, "train_batch_size": 16,
+            "buffer_size": 1000, "target_update_period": 100},
+    "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
+    "stop": {"training_iteration": 6},
+}
+
+
+def _pids(pattern: str) -> set[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return {int(x) for x in out.stdout.split()}
+
+
+def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    path = tmp_path / "crashy.yaml"
+    path.write_text(yaml.safe_dump({**SWEEP, "storage": str(tmp_path / "runs"), "tracking": {"uri": uri}}))
+    existing = _pids("emulator_worker.instances")
+    killed: list[int] = []
+    done = threading.Event()
+
+    def killer() -> None:
+        # Wait until trials are stepping, then SIGKILL every instance of the trials' hosts.
+        deadline = time.monotonic() + 120
+        while not done.is_set() and time.monotonic() < deadline:
+            results = list((tmp_path / "runs").glob("crashy-*/*/result.json"))
+            if results and any(len(f.read_text().splitlines()) >= 2 for f in results):
+                for pid in sorted(_pids("emulator_worker.instances") - existing):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["sweep", str(path)])
+    done.set()
+    thread.join()
+    assert killed, "no instance was killed: the test did not exercise recovery"
+    assert code.value.code == 0
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("crashy")
+    assert exp is not None
+    children = client.search_runs([exp.experiment_id], "tags.`sf2rl.kind` = 'trial'")
+    assert len(children) == 2
+    failures = 0.0
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert max(m.step for m in client.get_metric_history(child.info.run_id, "episode_return_mean")) == 6
+        history = client.get_metric_history(child.info.run_id, "env_step_failures")
+        failures += max((m.value for m in history), default=0.0)
+    assert failures >= 1, "RLlib should have counted the failed env steps it recovered from"

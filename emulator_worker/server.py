@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
+import sys
+import tempfile
 import time
 import traceback
 from collections import deque
@@ -87,8 +90,14 @@ class WorkerHost:
         self.endpoint: str = self.frontend.getsockopt_string(zmq.LAST_ENDPOINT)
         self.backend = self.ctx.socket(zmq.ROUTER)
         self.backend.setsockopt(zmq.LINGER, 0)
-        port = self.backend.bind_to_random_port("tcp://127.0.0.1")
-        internal = f"tcp://127.0.0.1:{port}"
+        if zmq.has("ipc") and sys.platform != "win32":
+            # Unix sockets shave a few tens of microseconds per hop off loopback TCP.
+            self._ipc_dir = tempfile.mkdtemp(prefix="sf2w-")
+            internal = f"ipc://{self._ipc_dir}/instances"
+            self.backend.bind(internal)
+        else:
+            self._ipc_dir = None
+            internal = f"tcp://127.0.0.1:{self.backend.bind_to_random_port('tcp://127.0.0.1')}"
         self.slots = [
             Slot(Instance(i, config.backend, config.backend_options, internal)) for i in range(config.slots)
         ]
@@ -127,6 +136,8 @@ class WorkerHost:
         self.frontend.close(0)
         self.backend.close(0)
         self.ctx.term()
+        if self._ipc_dir is not None:
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
     def serve_forever(self) -> None:
         """Run the loop until SIGTERM/SIGINT, the parent's death or idle expiry."""

@@ -5,25 +5,33 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 
-.PHONY: venv demo test bench lint docs clean
+# System packages the suite runs for real: PostgreSQL (MLflow server stack), Chromium (watch page).
+SYSDEPS := postgresql chromium chromium-driver
+
+.PHONY: venv sysdeps demo test bench lint docs clean
 
 venv: $(STAMP)
 
 # Re-installs only when the pins or the project metadata change.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[train,retro,dev]'
 	@touch $@
 
 demo: venv
 	$(BIN)/sf2rl sweep sweeps/quickstart.yaml
 
-test: venv
+sysdeps:
+	@.ci/sysdeps $(SYSDEPS)
+
+test: venv sysdeps
 	$(BIN)/python -m pytest
 
 bench: venv
 	$(BIN)/sf2rl bench
+
+docs: venv
+	$(BIN)/python -m sf2rl.docgen
 
 lint: venv
 	$(BIN)/ruff check sf2rl emulator_worker tests bench

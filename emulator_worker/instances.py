@@ -136,12 +136,18 @@ class Instance:
     def start(self) -> None:
         """Launch the child process."""
         cmd = [
-            sys.executable, "-m", "emulator_worker.instances",
-            "--backend", self.backend,
-            "--options", json.dumps(self.options),
-            "--endpoint", self.endpoint,
-            "--identity", self.identity.decode(),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "emulator_worker.instances",
+            "--backend",
+            self.backend,
+            "--options",
+            json.dumps(self.options),
+            "--endpoint",
+            self.endpoint,
+            "--identity",
+            self.identity.decode(),
+        ]
         kwargs: dict[str, Any] = {}
         if sys.platform == "linux":
             kwargs["preexec_fn"] = set_parent_death_signal

@@ -348,7 +348,9 @@ def decode_request(frames: list[bytes]) -> Request:
         elif cmd is Command.STEP:
             segs = _pairs(header, "segments", MAX_SEGMENTS, ("p1", "p2", "frames"))
             if not segs or sum(s[2] for s in segs) > MAX_FRAMES_PER_STEP:
-                raise ProtocolError(f"a step needs 1..{MAX_SEGMENTS} segments totalling at most {MAX_FRAMES_PER_STEP} frames")
+                raise ProtocolError(
+                    f"a step needs 1..{MAX_SEGMENTS} segments totalling at most {MAX_FRAMES_PER_STEP} frames"
+                )
             kw["segments"] = tuple(Segment(*s) for s in segs)
         elif cmd is Command.LOAD_STATE:
             if header.get("nbuf") != 1 or len(frames) != 2:

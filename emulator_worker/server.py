@@ -98,9 +98,7 @@ class WorkerHost:
         else:
             self._ipc_dir = None
             internal = f"tcp://127.0.0.1:{self.backend.bind_to_random_port('tcp://127.0.0.1')}"
-        self.slots = [
-            Slot(Instance(i, config.backend, config.backend_options, internal)) for i in range(config.slots)
-        ]
+        self.slots = [Slot(Instance(i, config.backend, config.backend_options, internal)) for i in range(config.slots)]
         self.by_identity = {s.instance.identity: s for s in self.slots}
         self.leases: dict[str, LeaseRecord] = {}
         self.info: dict[str, Any] = {}
@@ -279,11 +277,11 @@ class WorkerHost:
                 slot.pending.append((b"", 0, time.monotonic()))
 
     def _forward(self, client: bytes, req: p.Request, frames: list[bytes]) -> None:
-        lease_id: str = getattr(req, "lease")
+        lease_id: str = req.lease
         lease = self._lease_of(client, req.id, lease_id)
         if lease is None:
             return
-        index: int = getattr(req, "slot")
+        index: int = req.slot
         if index >= len(lease.slots):
             self._error(client, req.id, p.ErrorType.BAD_REQUEST, f"slot {index} not in a {len(lease.slots)}-slot lease")
             return
@@ -363,7 +361,9 @@ class WorkerHost:
             slot.crashes.popleft()
         self._fail_waiting(slot, p.ErrorType.INSTANCE_CRASHED, message)
         if len(slot.crashes) >= CRASH_LOOP_LIMIT:
-            slot.failed = f"instance {slot.instance.index} crashed {CRASH_LOOP_LIMIT} times in {CRASH_LOOP_WINDOW:.0f} s"
+            slot.failed = (
+                f"instance {slot.instance.index} crashed {CRASH_LOOP_LIMIT} times in {CRASH_LOOP_WINDOW:.0f} s"
+            )
             slot.instance.stop()
             return
         self.stats["restarts"] += 1

@@ -107,6 +107,13 @@ def run_bench(quick: bool = False, only: list[str] | None = None) -> dict[str, A
     return report
 
 
+def _flatten(prefix: str, d: dict[str, Any]) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        out += _flatten(f"{prefix}{k}.", v) if isinstance(v, dict) else [(prefix + k, v)]
+    return out
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     """The report as one table per section."""
     for name, section in report.items():
@@ -115,15 +122,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         table = Table(title=name)
         table.add_column("measure")
         table.add_column("value", justify="right")
-
-        def rows(prefix: str, d: dict[str, Any]) -> None:
-            for k, v in d.items():
-                if isinstance(v, dict):
-                    rows(f"{prefix}{k}.", v)
-                else:
-                    table.add_row(prefix + k, f"{v:,.3f}" if isinstance(v, float) else str(v))
-
-        rows("", section)
+        for key, value in _flatten("", section):
+            table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else str(value))
         console.print(table)
 
 
@@ -146,12 +146,15 @@ def bench_tracking(quick: bool = False) -> dict[str, Any]:
             for r in range(rounds):
                 for name, tracking in variants.items():
                     sweep = SweepConfig(
-                        name=f"bench-{name}-{r}", storage=str(Path(tmp) / "runs"),
+                        name=f"bench-{name}-{r}",
+                        storage=str(Path(tmp) / "runs"),
                         env={"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40},
                         dqn={"hiddens": [32], "learning_starts": 50, "steps_per_iteration": 100},
-                        space={"dqn.lr": {"grid": [0.001, 0.002]}}, stop={"training_iteration": 10},
-                        checkpoint={"every": 5}, tracking={"uri": f"sqlite:///{tmp}/mlflow.db", **tracking},
-                    )  # fmt: skip
+                        space={"dqn.lr": {"grid": [0.001, 0.002]}},
+                        stop={"training_iteration": 10},
+                        checkpoint={"every": 5},
+                        tracking={"uri": f"sqlite:///{tmp}/mlflow.db", **tracking},
+                    )
                     path = Path(tmp) / f"{sweep.name}.yaml"
                     path.write_text(sweep.model_dump_json())
                     t0 = time.perf_counter()

@@ -172,18 +172,41 @@ class EmulatorClient:
             raise errors.LeaseLostError("no lease held; call lease() first")
         return self.lease_id
 
-    def reset(self, slot: int = 0, *, ram_ranges: tuple[tuple[int, int], ...] = (), want_frame: bool = False,
-              seed: int = 0, characters: tuple[int, int] = (0, 1), difficulty: int = 3,
-              two_player: bool = False, state: str = "") -> Observation:  # fmt: skip
+    def reset(
+        self,
+        slot: int = 0,
+        *,
+        ram_ranges: tuple[tuple[int, int], ...] = (),
+        want_frame: bool = False,
+        seed: int = 0,
+        characters: tuple[int, int] = (0, 1),
+        difficulty: int = 3,
+        two_player: bool = False,
+        state: str = "",
+    ) -> Observation:
         """Start a new match on a leased slot."""
         req = p.Reset(
-            id=self._next_id(), lease=self._lease(), slot=slot, seed=seed, characters=characters,
-            difficulty=difficulty, two_player=two_player, state=state, ram_ranges=ram_ranges, want_frame=want_frame,
-        )  # fmt: skip
+            id=self._next_id(),
+            lease=self._lease(),
+            slot=slot,
+            seed=seed,
+            characters=characters,
+            difficulty=difficulty,
+            two_player=two_player,
+            state=state,
+            ram_ranges=ram_ranges,
+            want_frame=want_frame,
+        )
         return self._observation(self.call(req))
 
-    def step(self, slot: int, segments: tuple[p.Segment, ...], *, ram_ranges: tuple[tuple[int, int], ...] = (),
-             want_frame: bool = False) -> Observation:  # fmt: skip
+    def step(
+        self,
+        slot: int,
+        segments: tuple[p.Segment, ...],
+        *,
+        ram_ranges: tuple[tuple[int, int], ...] = (),
+        want_frame: bool = False,
+    ) -> Observation:
         """Run input segments on a leased slot."""
         req = p.Step(self._next_id(), self._lease(), slot, segments, ram_ranges, want_frame)
         return self._observation(self.call(req))

@@ -28,8 +28,9 @@ class Console(Protocol):
     def reset(self, ram_ranges: tuple[tuple[int, int], ...], want_frame: bool, **options: Any) -> Observation:
         """Start a new match."""
 
-    def step(self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...],
-             want_frame: bool) -> Observation:  # fmt: skip
+    def step(
+        self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
+    ) -> Observation:
         """Run input segments."""
 
     def frame(self) -> np.ndarray:
@@ -69,8 +70,9 @@ class LocalConsole:
         reply = self._call(p.Reset(id=self._id(), ram_ranges=ram_ranges, want_frame=want_frame, **options))
         return Observation(reply.ram or b"", reply.frame, int(reply.fields.get("frames_run", 0)))
 
-    def step(self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...],
-             want_frame: bool) -> Observation:  # fmt: skip
+    def step(
+        self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
+    ) -> Observation:
         """Run input segments."""
         reply = self._call(p.Step(self._id(), "", 0, segments, ram_ranges, want_frame))
         return Observation(reply.ram or b"", reply.frame, int(reply.fields.get("frames_run", 0)))
@@ -111,8 +113,9 @@ class RemoteConsole:
             self.client.lease(1, ttl=self.lease_ttl, owner=f"pid{os.getpid()}")
             return self.client.reset(0, ram_ranges=ram_ranges, want_frame=want_frame, **options)
 
-    def step(self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...],
-             want_frame: bool) -> Observation:  # fmt: skip
+    def step(
+        self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
+    ) -> Observation:
         """Run input segments."""
         return self.client.step(0, segments, ram_ranges=ram_ranges, want_frame=want_frame)
 

@@ -67,8 +67,9 @@ def model_table(model: type[BaseModel], prefix: str = "") -> str:
             if sub is EnvConfig and prefix == "":
                 sections.append(f"\n### `{key}`\n\nAll SF2Env options: see [env-options.md](env-options.md).\n")
             else:
-                sections.append(f"\n### `{key}` ({sub.__name__})\n\n{(sub.__doc__ or '').strip()}\n\n"
-                                + model_table(sub, f"{key}."))  # fmt: skip
+                sections.append(
+                    f"\n### `{key}` ({sub.__name__})\n\n{(sub.__doc__ or '').strip()}\n\n" + model_table(sub, f"{key}.")
+                )
     return "\n".join(lines) + "\n" + "".join(sections)
 
 
@@ -78,7 +79,7 @@ def env_options_page() -> str:
     actions = "\n".join(f"- `{n}` ({len(ACTION_SETS[n])} actions): {ACTION_SET_DOCS[n]}" for n in ACTION_SETS)
     games = "\n".join(f"- `{g.id}`: {g.title} (backends: {', '.join(sorted(g.backends))})" for g in GAMES.values())
     return (
-        f"{HEADER}# SF2Env options\n\n`gymnasium.make(\"SF2-v0\", **options)`, `SF2Env(EnvConfig(...))`, or the `env:` "
+        f'{HEADER}# SF2Env options\n\n`gymnasium.make("SF2-v0", **options)`, `SF2Env(EnvConfig(...))`, or the `env:` '
         "section of a sweep file. Every option can be swept as `env.<key>`.\n\n"
         + model_table(EnvConfig)
         + f"\n## Reward functions\n\n{rewards}\n\n## Action sets\n\n{actions}\n\n## Games\n\n{games}\n"

@@ -31,8 +31,14 @@ class Pool(Protocol):
 class SpawnedPool:
     """A worker host started by (and dying with) the trial process, bound to loopback."""
 
-    def __init__(self, backend: str, slots: int, backend_options: dict[str, Any] | None = None,
-                 bind_host: str = "127.0.0.1", idle_exit: float = 600.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        backend: str,
+        slots: int,
+        backend_options: dict[str, Any] | None = None,
+        bind_host: str = "127.0.0.1",
+        idle_exit: float = 600.0,
+    ) -> None:
         self.backend = backend
         self.slots = slots
         self.backend_options = backend_options or {}
@@ -44,11 +50,23 @@ class SpawnedPool:
     def start(self) -> None:
         """Launch `emulator-worker serve` on a free port and wait until it listens."""
         cmd = [
-            sys.executable, "-m", "emulator_worker", "serve", "--backend", self.backend,
-            "--slots", str(self.slots), "--bind", f"tcp://{self.bind_host}:0",
-            "--backend-options", json.dumps(self.backend_options),
-            "--parent-pid", str(os.getpid()), "--idle-exit", str(self.idle_exit),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "emulator_worker",
+            "serve",
+            "--backend",
+            self.backend,
+            "--slots",
+            str(self.slots),
+            "--bind",
+            f"tcp://{self.bind_host}:0",
+            "--backend-options",
+            json.dumps(self.backend_options),
+            "--parent-pid",
+            str(os.getpid()),
+            "--idle-exit",
+            str(self.idle_exit),
+        ]
         # The host polls --parent-pid rather than using PR_SET_PDEATHSIG: that signal fires when the
         # spawning *thread* exits, and Ray may run trial setup on a short-lived thread.
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)

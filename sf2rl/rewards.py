@@ -6,9 +6,9 @@ works for either player.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from sf2rl.game.spec import GameState
 
@@ -43,8 +43,14 @@ def win_loss(prev: GameState, curr: GameState, win: float = 1.0, loss: float = -
     return win if outcome > 0 else loss if outcome < 0 else 0.0
 
 
-def shaped(prev: GameState, curr: GameState, dealt_weight: float = 1.0, taken_weight: float = 0.5,
-           win_bonus: float = 100.0, max_health: int = 176) -> float:  # fmt: skip
+def shaped(
+    prev: GameState,
+    curr: GameState,
+    dealt_weight: float = 1.0,
+    taken_weight: float = 0.5,
+    win_bonus: float = 100.0,
+    max_health: int = 176,
+) -> float:
     """Damage dealt weighted above damage taken, plus a win bonus scaled by health left."""
     dealt = max(0, prev.p2.health - curr.p2.health)
     taken = max(0, prev.p1.health - curr.p1.health)
@@ -81,6 +87,7 @@ class Reward:
         if self.clip is not None:
             r = max(-self.clip, min(self.clip, r))
         return r
+
 
 HEALTH_BASED = frozenset({"health_delta", "damage_dealt", "net_health", "shaped"})
 """Rewards in health units, which `normalize` divides by the game's full health."""

@@ -87,9 +87,10 @@ class Tracker:
             found = self._find(f"tags.`{TAG_SWEEP}` = '{self.sweep_key}' and tags.`{TAG_KIND}` = 'sweep'")
             if found is None:
                 run = self.client.create_run(
-                    self.experiment_id, run_name=self.sweep_key,
+                    self.experiment_id,
+                    run_name=self.sweep_key,
                     tags={TAG_SWEEP: self.sweep_key, TAG_KIND: "sweep", **(tags or {})},
-                )  # fmt: skip
+                )
                 found = run.info.run_id
             self._parent = found
         return self._parent
@@ -101,9 +102,10 @@ class Tracker:
         run_id = self._find(f"tags.`{TAG_SWEEP}` = '{self.sweep_key}' and tags.`{TAG_TRIAL}` = '{trial_id}'")
         if run_id is None:
             run = self.client.create_run(
-                self.experiment_id, run_name=name,
+                self.experiment_id,
+                run_name=name,
                 tags={TAG_SWEEP: self.sweep_key, TAG_TRIAL: trial_id, TAG_KIND: "trial", PARENT_TAG: self.parent()},
-            )  # fmt: skip
+            )
             run_id = run.info.run_id
             self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in sorted(params.items())])
         self._children[trial_id] = run_id
@@ -148,8 +150,9 @@ class MLflowTracker(Callback):
         if not known:
             self.tracker.log_json(run_id, self.resolve(trial.config), "resolved_config.json")
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                        **info: Any) -> None:  # fmt: skip
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         """Log the curated metrics of one iteration."""
         metrics = flatten_metrics(result)
         if metrics:

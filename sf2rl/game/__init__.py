@@ -5,6 +5,16 @@ from sf2rl.game.spec import Category, Decoder, Field, GameSpec, GameState, Playe
 from sf2rl.game.specs import GAMES, get_game
 
 __all__ = [
-    "ACTION_SETS", "GAMES", "Action", "ActionEncoder", "Category", "Decoder", "Field", "GameSpec",
-    "GameState", "PlayerState", "get_action_set", "get_game",
-]  # fmt: skip
+    "ACTION_SETS",
+    "GAMES",
+    "Action",
+    "ActionEncoder",
+    "Category",
+    "Decoder",
+    "Field",
+    "GameSpec",
+    "GameState",
+    "PlayerState",
+    "get_action_set",
+    "get_game",
+]

@@ -9,16 +9,24 @@ whole step, a macro (fireball, uppercut) spreads its beats over the step.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 ATTACKS = ("lp", "mp", "hp", "lk", "mk", "hk")
-DIRECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "neutral": (), "up": ("up",), "down": ("down",), "forward": ("forward",), "back": ("back",),
-    "up-forward": ("up", "forward"), "up-back": ("up", "back"),
-    "down-forward": ("down", "forward"), "down-back": ("down", "back"),
-})  # fmt: skip
+DIRECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "neutral": (),
+        "up": ("up",),
+        "down": ("down",),
+        "forward": ("forward",),
+        "back": ("back",),
+        "up-forward": ("up", "forward"),
+        "up-back": ("up", "back"),
+        "down-forward": ("down", "forward"),
+        "down-back": ("down", "back"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -54,22 +62,35 @@ SPECIAL_MOVES: tuple[Action, ...] = tuple(
 )
 
 MINIMAL: tuple[Action, ...] = (
-    _plain("neutral", None), _plain("forward", None), _plain("back", None), _plain("down-back", None),
-    _plain("up-forward", None), _plain("up", None), _plain("neutral", "lp"), _plain("neutral", "hp"),
-    _plain("neutral", "lk"), _plain("neutral", "hk"), _plain("down", "mp"), _plain("down", "hk"),
-)  # fmt: skip
+    _plain("neutral", None),
+    _plain("forward", None),
+    _plain("back", None),
+    _plain("down-back", None),
+    _plain("up-forward", None),
+    _plain("up", None),
+    _plain("neutral", "lp"),
+    _plain("neutral", "hp"),
+    _plain("neutral", "lk"),
+    _plain("neutral", "hk"),
+    _plain("down", "mp"),
+    _plain("down", "hk"),
+)
 
-ACTION_SETS: Mapping[str, tuple[Action, ...]] = MappingProxyType({
-    "seed": _seed(),
-    "minimal": MINIMAL,
-    "specials": _seed() + SPECIAL_MOVES,
-})  # fmt: skip
+ACTION_SETS: Mapping[str, tuple[Action, ...]] = MappingProxyType(
+    {
+        "seed": _seed(),
+        "minimal": MINIMAL,
+        "specials": _seed() + SPECIAL_MOVES,
+    }
+)
 
-ACTION_SET_DOCS: Mapping[str, str] = MappingProxyType({
-    "seed": "the talk's: 9 directions (incl. neutral) x (no button or one of 6 attacks) = 63 actions",
-    "minimal": "12 actions: walk, block high/low, jump in, four attacks, crouching punch and sweep",
-    "specials": "seed plus 4 macros (fireball and uppercut, light and heavy) run over one step",
-})  # fmt: skip
+ACTION_SET_DOCS: Mapping[str, str] = MappingProxyType(
+    {
+        "seed": "the talk's: 9 directions (incl. neutral) x (no button or one of 6 attacks) = 63 actions",
+        "minimal": "12 actions: walk, block high/low, jump in, four attacks, crouching punch and sweep",
+        "specials": "seed plus 4 macros (fireball and uppercut, light and heavy) run over one step",
+    }
+)
 
 
 def get_action_set(name: str) -> tuple[Action, ...]:
@@ -83,8 +104,9 @@ def get_action_set(name: str) -> tuple[Action, ...]:
 class ActionEncoder:
     """Turns actions into backend button masks, given the backend's button order."""
 
-    def __init__(self, actions: tuple[Action, ...], logical_to_backend: Mapping[str, str],
-                 backend_buttons: tuple[str, ...]) -> None:  # fmt: skip
+    def __init__(
+        self, actions: tuple[Action, ...], logical_to_backend: Mapping[str, str], backend_buttons: tuple[str, ...]
+    ) -> None:
         index = {b: i for i, b in enumerate(backend_buttons)}
         missing = sorted(b for b in logical_to_backend.values() if b not in index)
         if missing:
@@ -92,8 +114,10 @@ class ActionEncoder:
         self.bit = {k: 1 << index[v] for k, v in logical_to_backend.items()}
         self.actions = actions
         # Precomputed per facing: beats as masks, with forward/back resolved.
-        self._masks = {facing_right: [tuple(self._mask(b, facing_right) for b in a.beats) for a in actions]
-                       for facing_right in (True, False)}  # fmt: skip
+        self._masks = {
+            facing_right: [tuple(self._mask(b, facing_right) for b in a.beats) for a in actions]
+            for facing_right in (True, False)
+        }
 
     def _mask(self, beat: tuple[str, ...], facing_right: bool) -> int:
         fwd, back = ("right", "left") if facing_right else ("left", "right")

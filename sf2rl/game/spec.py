@@ -8,18 +8,27 @@ decoded by exactly this code, like a real ROM's.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 LOGICAL_BUTTONS = ("up", "down", "left", "right", "lp", "mp", "hp", "lk", "mk", "hk", "start", "select")
 
 # struct format and byte size per field kind; "bcd8" is one packed-BCD byte (SF2's timer).
 KINDS: Mapping[str, tuple[str, int]] = MappingProxyType(
-    {"u8": ("<B", 1), "i8": ("<b", 1), "u16le": ("<H", 2), "u16be": (">H", 2), "i16be": (">h", 2),
-     "i16le": ("<h", 2), "u32le": ("<I", 4), "u32be": (">I", 4), "bcd8": ("<B", 1)}
-)  # fmt: skip
+    {
+        "u8": ("<B", 1),
+        "i8": ("<b", 1),
+        "u16le": ("<H", 2),
+        "u16be": (">H", 2),
+        "i16be": (">h", 2),
+        "i16le": ("<h", 2),
+        "u32le": ("<I", 4),
+        "u32be": (">I", 4),
+        "bcd8": ("<B", 1),
+    }
+)
 
 
 class Category(StrEnum):
@@ -53,8 +62,19 @@ class Field:
         return KINDS[self.kind][1]
 
 
-PLAYER_FIELDS = ("health", "x", "y", "state", "character", "rounds_won", "round_over", "projectile", "projectile_x",
-                 "stun", "facing")  # fmt: skip
+PLAYER_FIELDS = (
+    "health",
+    "x",
+    "y",
+    "state",
+    "character",
+    "rounds_won",
+    "round_over",
+    "projectile",
+    "projectile_x",
+    "stun",
+    "facing",
+)
 GLOBAL_FIELDS = ("timer", "phase", "round", "frame", "match_winner", "score")
 
 
@@ -190,9 +210,16 @@ class Decoder:
             else any(p.rounds_won >= spec.rounds_to_win for p in players)
         )
         return GameState(
-            players[0], players[1], v.get("timer", 0), phase, v.get("round", 0), v.get("frame", 0),
-            v.get("score", 0), round_over or match_over, match_over,
-        )  # fmt: skip
+            players[0],
+            players[1],
+            v.get("timer", 0),
+            phase,
+            v.get("round", 0),
+            v.get("frame", 0),
+            v.get("score", 0),
+            round_over or match_over,
+            match_over,
+        )
 
     def _player(self, v: dict[str, int], i: int) -> PlayerState:
         spec = self.spec
@@ -205,8 +232,16 @@ class Decoder:
         health = 0 if ko else max(0, min(raw_health, spec.max_health))
         state = g("state")
         return PlayerState(
-            health=health, x=g("x"), y=g("y"), state=state,
-            category=spec.categories.get(state, Category.IDLE), character=g("character"),
-            rounds_won=g("rounds_won"), round_over=bool(g("round_over")), projectile=bool(g("projectile")),
-            projectile_x=g("projectile_x"), stun=g("stun"), ko=ko or (health == 0 and "p1_health" in v),
-        )  # fmt: skip
+            health=health,
+            x=g("x"),
+            y=g("y"),
+            state=state,
+            category=spec.categories.get(state, Category.IDLE),
+            character=g("character"),
+            rounds_won=g("rounds_won"),
+            round_over=bool(g("round_over")),
+            projectile=bool(g("projectile")),
+            projectile_x=g("projectile_x"),
+            stun=g("stun"),
+            ko=ko or (health == 0 and "p1_health" in v),
+        )

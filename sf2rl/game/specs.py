@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from sf2rl.game.spec import Category, Field, GameSpec
 
@@ -12,32 +12,78 @@ F = Field
 # Button names per backend: the simulator's and BizHawk's SNES pad (BizHawk adds the "P1 " prefix in the
 # Lua bridge), and stable-retro's Genesis 6-button pad (X/Y/Z punches, A/B/C kicks).
 SNES_BUTTONS = MappingProxyType(
-    {"up": "Up", "down": "Down", "left": "Left", "right": "Right", "lp": "Y", "mp": "X", "hp": "L",
-     "lk": "B", "mk": "A", "hk": "R", "start": "Start", "select": "Select"}
-)  # fmt: skip
+    {
+        "up": "Up",
+        "down": "Down",
+        "left": "Left",
+        "right": "Right",
+        "lp": "Y",
+        "mp": "X",
+        "hp": "L",
+        "lk": "B",
+        "mk": "A",
+        "hk": "R",
+        "start": "Start",
+        "select": "Select",
+    }
+)
 GENESIS_BUTTONS = MappingProxyType(
-    {"up": "UP", "down": "DOWN", "left": "LEFT", "right": "RIGHT", "lp": "X", "mp": "Y", "hp": "Z",
-     "lk": "A", "mk": "B", "hk": "C", "start": "START", "select": "MODE"}
-)  # fmt: skip
+    {
+        "up": "UP",
+        "down": "DOWN",
+        "left": "LEFT",
+        "right": "RIGHT",
+        "lp": "X",
+        "mp": "Y",
+        "hp": "Z",
+        "lk": "A",
+        "mk": "B",
+        "hk": "C",
+        "start": "START",
+        "select": "MODE",
+    }
+)
 
 # The simulator's state enum (docs/simulator.md) and SF2 Turbo's, mapped to coarse categories.
 SIM_CATEGORIES: Mapping[int, Category] = MappingProxyType(
-    {0: Category.IDLE, 1: Category.MOVING, 2: Category.MOVING, 3: Category.CROUCHING, 4: Category.AIRBORNE,
-     5: Category.ATTACKING, 6: Category.ATTACKING, 7: Category.BLOCKING, 8: Category.BLOCKING,
-     9: Category.STUNNED, 10: Category.STUNNED, 11: Category.DOWN, 12: Category.DOWN, 13: Category.STUNNED,
-     14: Category.DOWN, 15: Category.IDLE}
-)  # fmt: skip
+    {
+        0: Category.IDLE,
+        1: Category.MOVING,
+        2: Category.MOVING,
+        3: Category.CROUCHING,
+        4: Category.AIRBORNE,
+        5: Category.ATTACKING,
+        6: Category.ATTACKING,
+        7: Category.BLOCKING,
+        8: Category.BLOCKING,
+        9: Category.STUNNED,
+        10: Category.STUNNED,
+        11: Category.DOWN,
+        12: Category.DOWN,
+        13: Category.STUNNED,
+        14: Category.DOWN,
+        15: Category.IDLE,
+    }
+)
 
 
 def _sim_player(base: int) -> Mapping[str, Field]:
     # The simulator's map copies SF2 Turbo's layout, so these are "verified" against our own game.
-    return MappingProxyType({
-        "state": F(base + 0x03, "u8", True), "x": F(base + 0x06, "u16le", True), "y": F(base + 0x09, "u8", True),
-        "facing": F(base + 0x0A, "u8", True), "stun": F(base + 0x0B, "u8", True),
-        "projectile": F(base + 0x10, "u8", True), "projectile_x": F(base + 0x12, "u16le", True),
-        "health": F(base + 0x30, "u8", True), "rounds_won": F(base + 0xD0, "u8", True),
-        "character": F(base + 0xD1, "u8", True), "round_over": F(base + 0xF2, "u8", True),
-    })  # fmt: skip
+    return MappingProxyType(
+        {
+            "state": F(base + 0x03, "u8", True),
+            "x": F(base + 0x06, "u16le", True),
+            "y": F(base + 0x09, "u8", True),
+            "facing": F(base + 0x0A, "u8", True),
+            "stun": F(base + 0x0B, "u8", True),
+            "projectile": F(base + 0x10, "u8", True),
+            "projectile_x": F(base + 0x12, "u16le", True),
+            "health": F(base + 0x30, "u8", True),
+            "rounds_won": F(base + 0xD0, "u8", True),
+            "character": F(base + 0xD1, "u8", True),
+            "round_over": F(base + 0xF2, "u8", True),
+        }
+    )
 
 
 SIM = GameSpec(
@@ -45,10 +91,15 @@ SIM = GameSpec(
     title="sf2rl built-in simulator",
     backends=MappingProxyType({"sim": "sim", "bizhawk": "sim"}),
     players=(_sim_player(0x0500), _sim_player(0x0700)),
-    globals=MappingProxyType({
-        "frame": F(0x0010, "u32le", True), "phase": F(0x0018, "u8", True), "round": F(0x0019, "u8", True),
-        "match_winner": F(0x001B, "u8", True), "timer": F(0x18F3, "bcd8", True),
-    }),  # fmt: skip
+    globals=MappingProxyType(
+        {
+            "frame": F(0x0010, "u32le", True),
+            "phase": F(0x0018, "u8", True),
+            "round": F(0x0019, "u8", True),
+            "match_winner": F(0x001B, "u8", True),
+            "timer": F(0x18F3, "bcd8", True),
+        }
+    ),
     buttons=MappingProxyType({"sim": SNES_BUTTONS, "bizhawk": SNES_BUTTONS}),
     characters=("ryu", "ken", "guile", "chunli", "zangief", "bison"),
     ko_value=0xFF,
@@ -59,11 +110,17 @@ SIM = GameSpec(
 
 
 def _turbo_player(base: int) -> Mapping[str, Field]:
-    return MappingProxyType({
-        "state": F(base + 0x03), "x": F(base + 0x06, "u16le"), "y": F(base + 0x09),
-        "health": F(base + 0x30), "rounds_won": F(base + 0xD0), "character": F(base + 0xD1),
-        "round_over": F(base + 0xF2),
-    })  # fmt: skip
+    return MappingProxyType(
+        {
+            "state": F(base + 0x03),
+            "x": F(base + 0x06, "u16le"),
+            "y": F(base + 0x09),
+            "health": F(base + 0x30),
+            "rounds_won": F(base + 0xD0),
+            "character": F(base + 0xD1),
+            "round_over": F(base + 0xF2),
+        }
+    )
 
 
 SF2_TURBO_SNES = GameSpec(
@@ -73,8 +130,24 @@ SF2_TURBO_SNES = GameSpec(
     players=(_turbo_player(0x0500), _turbo_player(0x0700)),
     globals=MappingProxyType({"timer": F(0x18F3, "bcd8")}),
     buttons=MappingProxyType({"bizhawk": SNES_BUTTONS}),
-    characters=("ryu", "ehonda", "blanka", "guile", "ken", "chunli", "zangief", "dhalsim",
-                "balrog", "vega", "sagat", "bison", "cammy", "thawk", "feilong", "deejay"),  # fmt: skip
+    characters=(
+        "ryu",
+        "ehonda",
+        "blanka",
+        "guile",
+        "ken",
+        "chunli",
+        "zangief",
+        "dhalsim",
+        "balrog",
+        "vega",
+        "sagat",
+        "bison",
+        "cammy",
+        "thawk",
+        "feilong",
+        "deejay",
+    ),
     ko_value=0xFF,
     notes="WRAM offsets from community RAM maps and Gyroscope's bridge; none verified here (no ROM).",
 )
@@ -84,15 +157,39 @@ SF2_SCE_GENESIS = GameSpec(
     title="Street Fighter II' Special Champion Edition (Genesis)",
     backends=MappingProxyType({"retro": "StreetFighterIISpecialChampionEdition-Genesis-v0"}),
     players=(
-        MappingProxyType({"health": F(0xFF8042, "i16be", True), "x": F(0xFF8006, "u16be"),
-                          "y": F(0xFF800A, "u16be"), "rounds_won": F(0xFF81DA, "u8", True)}),
-        MappingProxyType({"health": F(0xFF82C2, "i16be", True), "x": F(0xFF8286, "u16be"),
-                          "y": F(0xFF828A, "u16be"), "rounds_won": F(0xFF8457, "u8", True)}),
-    ),  # fmt: skip
+        MappingProxyType(
+            {
+                "health": F(0xFF8042, "i16be", True),
+                "x": F(0xFF8006, "u16be"),
+                "y": F(0xFF800A, "u16be"),
+                "rounds_won": F(0xFF81DA, "u8", True),
+            }
+        ),
+        MappingProxyType(
+            {
+                "health": F(0xFF82C2, "i16be", True),
+                "x": F(0xFF8286, "u16be"),
+                "y": F(0xFF828A, "u16be"),
+                "rounds_won": F(0xFF8457, "u8", True),
+            }
+        ),
+    ),
     globals=MappingProxyType({"timer": F(0xFF972A, "bcd8")}),
     buttons=MappingProxyType({"retro": GENESIS_BUTTONS}),
-    characters=("ryu", "ehonda", "blanka", "guile", "ken", "chunli", "zangief", "dhalsim",
-                "balrog", "vega", "sagat", "bison"),  # fmt: skip
+    characters=(
+        "ryu",
+        "ehonda",
+        "blanka",
+        "guile",
+        "ken",
+        "chunli",
+        "zangief",
+        "dhalsim",
+        "balrog",
+        "vega",
+        "sagat",
+        "bison",
+    ),
     ram_base=0xFF0000,
     notes="health and round wins come from stable-retro's integration data.json; x, y, timer are unverified.",
 )

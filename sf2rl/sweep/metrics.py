@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 # Flat metric name -> path in RLlib's nested result. These are what Tune, MLflow and the live table use.
-CURATED: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "episode_return_mean": ("env_runners", "episode_return_mean"),
-    "episode_len_mean": ("env_runners", "episode_len_mean"),
-    "win_rate": ("env_runners", "win_rate"),
-    "health_left_mean": ("env_runners", "health_left"),
-    "emulator_rtt_ms": ("env_runners", "emulator_rtt_ms"),
-    "env_steps_per_s": ("env_runners", "num_env_steps_sampled_lifetime_throughput"),
-    "env_steps_total": ("num_env_steps_sampled_lifetime",),
-    "env_step_failures": ("env_runners", "num_env_step_failures"),
-    "qf_loss": ("learners", "default_policy", "qf_loss"),
-    "qf_mean": ("learners", "default_policy", "qf_mean"),
-    "time_this_iter_s": ("time_this_iter_s",),
-})  # fmt: skip
+CURATED: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "episode_return_mean": ("env_runners", "episode_return_mean"),
+        "episode_len_mean": ("env_runners", "episode_len_mean"),
+        "win_rate": ("env_runners", "win_rate"),
+        "health_left_mean": ("env_runners", "health_left"),
+        "emulator_rtt_ms": ("env_runners", "emulator_rtt_ms"),
+        "env_steps_per_s": ("env_runners", "num_env_steps_sampled_lifetime_throughput"),
+        "env_steps_total": ("num_env_steps_sampled_lifetime",),
+        "env_step_failures": ("env_runners", "num_env_step_failures"),
+        "qf_loss": ("learners", "default_policy", "qf_loss"),
+        "qf_mean": ("learners", "default_policy", "qf_mean"),
+        "time_this_iter_s": ("time_this_iter_s",),
+    }
+)
 
 
 def _get(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
@@ -45,8 +48,9 @@ def flatten_metrics(result: Mapping[str, Any]) -> dict[str, float]:
 class SF2Callbacks(RLlibCallback):
     """Records win rate, health left and emulator latency per finished episode."""
 
-    def on_episode_end(self, *, episode: Any, env_runner: Any = None, metrics_logger: Any = None,
-                       **kwargs: Any) -> None:  # fmt: skip
+    def on_episode_end(
+        self, *, episode: Any, env_runner: Any = None, metrics_logger: Any = None, **kwargs: Any
+    ) -> None:
         """Log the outcome of the episode that just ended."""
         if metrics_logger is None:
             return

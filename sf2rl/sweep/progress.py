@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ray.tune import Callback
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-from ray.tune import Callback
 
 from sf2rl.tracking import trial_params
 
@@ -39,13 +39,20 @@ class ProgressTable(Callback):
             t.add_column(col, overflow="fold")
         for name, row in sorted(self.rows.items()):
             t.add_row(
-                name, row.get("status", ""), _fmt(row.get("iter", 0)), _fmt(row.get("return", "-")),
-                _fmt(row.get("win_rate", "-")), _fmt(row.get("metric", "-")), row.get("params", ""),
-            )  # fmt: skip
+                name,
+                row.get("status", ""),
+                _fmt(row.get("iter", 0)),
+                _fmt(row.get("return", "-")),
+                _fmt(row.get("win_rate", "-")),
+                _fmt(row.get("metric", "-")),
+                row.get("params", ""),
+            )
         return t
 
     def _update(self, trial: Any, **fields: Any) -> None:
-        row = self.rows.setdefault(str(trial), {"params": " ".join(f"{k}={_fmt(v)}" for k, v in trial_params(trial.config).items())})
+        row = self.rows.setdefault(
+            str(trial), {"params": " ".join(f"{k}={_fmt(v)}" for k, v in trial_params(trial.config).items())}
+        )
         row.update(fields)
         if self.console.is_terminal:
             if self.live is None:
@@ -57,14 +64,21 @@ class ProgressTable(Callback):
         """A trial started."""
         self._update(trial, status="RUNNING")
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                        **info: Any) -> None:  # fmt: skip
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         """A trial reported an iteration."""
-        fields = {"iter": result.get("training_iteration", 0), "return": result.get("episode_return_mean"),
-                  "win_rate": result.get("win_rate"), "metric": result.get(self.metric)}  # fmt: skip
+        fields = {
+            "iter": result.get("training_iteration", 0),
+            "return": result.get("episode_return_mean"),
+            "win_rate": result.get("win_rate"),
+            "metric": result.get(self.metric),
+        }
         self._update(trial, **fields)
         if not self.console.is_terminal:
-            self.console.print(f"{trial} iter {fields['iter']}: return {_fmt(fields['return'])} win rate {_fmt(fields['win_rate'])}")
+            self.console.print(
+                f"{trial} iter {fields['iter']}: return {_fmt(fields['return'])} win rate {_fmt(fields['win_rate'])}"
+            )
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         """A trial finished."""

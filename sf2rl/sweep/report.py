@@ -8,8 +8,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # headless: sweeps run on clusters and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
+import matplotlib.pyplot as plt
+import plotly.graph_objects as go
 
 
 def parallel_coordinates(rows: list[dict[str, Any]], metric: str, out: Path) -> Path:
@@ -22,8 +22,14 @@ def parallel_coordinates(rows: list[dict[str, Any]], metric: str, out: Path) -> 
             dims.append({"label": key, "values": [float("nan") if v is None else v for v in values]})
         else:
             labels = sorted({str(v) for v in values})
-            dims.append({"label": key, "values": [labels.index(str(v)) for v in values],
-                         "tickvals": list(range(len(labels))), "ticktext": labels})  # fmt: skip
+            dims.append(
+                {
+                    "label": key,
+                    "values": [labels.index(str(v)) for v in values],
+                    "tickvals": list(range(len(labels))),
+                    "ticktext": labels,
+                }
+            )
     finals = [r.get("final") or 0.0 for r in rows]
     fig = go.Figure(go.Parcoords(line={"color": finals, "colorscale": "Viridis", "showscale": True}, dimensions=dims))
     fig.update_layout(title=f"Swept parameters vs. final {metric}")

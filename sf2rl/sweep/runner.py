@@ -72,7 +72,9 @@ def _resolver(sweep: SweepConfig):  # type: ignore[no-untyped-def]
     return resolve
 
 
-def run_sweep(sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, address: str | None = None) -> SweepOutcome:
+def run_sweep(
+    sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, address: str | None = None
+) -> SweepOutcome:
     """Run the sweep to completion and log its summary; returns the best trial."""
     exp_dir = experiment_dir(sweep, resume)
     metric, mode = sweep.search.metric, sweep.search.mode
@@ -80,8 +82,13 @@ def run_sweep(sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, add
     stock = sweep.tracking.enabled and sweep.tracking.callback == "ray"
     if sweep.tracking.enabled and not stock:
         tracker = Tracker(sweep.tracking.uri, sweep.tracking.experiment or sweep.name, exp_dir.name)
-        parent = tracker.parent({"sf2rl.sweep_file": str(sweep_file), "sf2rl.sweep_hash": file_hash(sweep_file),
-                                 "sf2rl.git_commit": git_commit()})  # fmt: skip
+        parent = tracker.parent(
+            {
+                "sf2rl.sweep_file": str(sweep_file),
+                "sf2rl.sweep_hash": file_hash(sweep_file),
+                "sf2rl.git_commit": git_commit(),
+            }
+        )
         tracker.client.log_artifact(parent, str(sweep_file))
         tracker.log_json(parent, sweep.model_dump(mode="json"), "sweep_resolved.json")
     init_ray(address)
@@ -91,32 +98,44 @@ def run_sweep(sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, add
     elif stock:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-        callbacks.insert(0, MLflowLoggerCallback(sweep.tracking.uri, experiment_name=sweep.tracking.experiment or sweep.name))
+        callbacks.insert(
+            0, MLflowLoggerCallback(sweep.tracking.uri, experiment_name=sweep.tracking.experiment or sweep.name)
+        )
     # Tune stores class references (callbacks, connectors) as placeholders; a restore needs them again.
     param_space = base_config(sweep)
     param_space.env_config[OVERRIDES_KEY] = tune_space(sweep)
     if resume:
-        tuner = Tuner.restore(str(exp_dir), trainable=PooledDQN, resume_unfinished=True, resume_errored=True,
-                              param_space=param_space)  # fmt: skip
+        tuner = Tuner.restore(
+            str(exp_dir), trainable=PooledDQN, resume_unfinished=True, resume_errored=True, param_space=param_space
+        )
     else:
         stop = {k: v for k, v in sweep.stop.model_dump().items() if v is not None}
         tuner = Tuner(
             PooledDQN,
             param_space=param_space,
             tune_config=TuneConfig(
-                metric=metric, mode=mode, num_samples=sweep.search.num_samples,
+                metric=metric,
+                mode=mode,
+                num_samples=sweep.search.num_samples,
                 search_alg=search_algorithm(sweep),
                 scheduler=scheduler(sweep),
             ),
             run_config=RunConfig(
-                name=exp_dir.name, storage_path=str(exp_dir.parent), stop=stop, verbose=0, callbacks=callbacks,
+                name=exp_dir.name,
+                storage_path=str(exp_dir.parent),
+                stop=stop,
+                verbose=0,
+                callbacks=callbacks,
                 failure_config=FailureConfig(max_failures=2),
                 checkpoint_config=CheckpointConfig(
-                    num_to_keep=sweep.checkpoint.keep, checkpoint_score_attribute=metric,
-                    checkpoint_score_order=mode, checkpoint_frequency=sweep.checkpoint.every, checkpoint_at_end=True,
+                    num_to_keep=sweep.checkpoint.keep,
+                    checkpoint_score_attribute=metric,
+                    checkpoint_score_order=mode,
+                    checkpoint_frequency=sweep.checkpoint.every,
+                    checkpoint_at_end=True,
                 ),
             ),
-        )  # fmt: skip
+        )
     results = tuner.fit()
     return summarize(sweep, results, exp_dir, tracker)
 
@@ -141,14 +160,23 @@ def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: Path, track
         df = result.metrics_dataframe
         curve = []
         if df is not None and metric in df:
-            curve = [(int(i), float(v)) for i, v in zip(df["training_iteration"], df[metric], strict=True)
-                     if math.isfinite(v)]  # fmt: skip
+            curve = [
+                (int(i), float(v))
+                for i, v in zip(df["training_iteration"], df[metric], strict=True)
+                if math.isfinite(v)
+            ]
         scored = [(_score(m, metric), c) for c, m in (result.best_checkpoints or [])]
         scored = [s for s in scored if math.isfinite(s[0])]
         ckpt_score, ckpt = max(scored, key=lambda s: sign * s[0]) if scored else (float("nan"), result.checkpoint)
-        row = {"name": Path(result.path).name, "trial_id": trial_id, "params": params, "curve": curve,
-               "final": curve[-1][1] if curve else None, "checkpoint": ckpt.path if ckpt else None,
-               "score": ckpt_score}  # fmt: skip
+        row = {
+            "name": Path(result.path).name,
+            "trial_id": trial_id,
+            "params": params,
+            "curve": curve,
+            "final": curve[-1][1] if curve else None,
+            "checkpoint": ckpt.path if ckpt else None,
+            "score": ckpt_score,
+        }
         rows.append(row)
         if tracker is not None and ckpt is not None:
             run_id = tracker.child(trial_id, row["name"], params)
@@ -160,7 +188,9 @@ def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: Path, track
     if tracker is not None:
         parent = tracker.parent()
         with tempfile.TemporaryDirectory() as d:
-            tracker.client.log_artifact(parent, str(parallel_coordinates(rows, metric, Path(d) / "parallel_coordinates.html")))
+            tracker.client.log_artifact(
+                parent, str(parallel_coordinates(rows, metric, Path(d) / "parallel_coordinates.html"))
+            )
             tracker.client.log_artifact(parent, str(reward_curves(rows, metric, Path(d) / "reward_curves.png")))
         summary = {k: v for k, v in (best[1] if best else {}).items() if k != "curve"}
         tracker.log_json(parent, {"best": summary, "trials": len(rows), "errored": errored}, "summary.json")
@@ -168,5 +198,13 @@ def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: Path, track
             tracker.log_metrics(parent, {f"best_{metric}": best[0]}, 0)
         tracker.finish(parent, "FINISHED" if errored == 0 else "FAILED")
     row = best[1] if best else (rows[0] if rows else {"name": "-", "checkpoint": None, "params": {}})
-    return SweepOutcome(exp_dir, row["name"], best[0] if best else float("nan"), row.get("checkpoint"),
-                        row.get("params", {}), parent, len(rows), errored)  # fmt: skip
+    return SweepOutcome(
+        exp_dir,
+        row["name"],
+        best[0] if best else float("nan"),
+        row.get("checkpoint"),
+        row.get("params", {}),
+        parent,
+        len(rows),
+        errored,
+    )

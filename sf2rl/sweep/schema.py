@@ -241,7 +241,9 @@ class SweepConfig(BaseModel):
                 try:
                     apply_overrides(self, {key: value})
                 except (ValidationError, KeyError) as e:
-                    raise ValueError(f"scheduler.mutations.{key}: value {value!r} is invalid: {_first_error(e)}") from None
+                    raise ValueError(
+                        f"scheduler.mutations.{key}: value {value!r} is invalid: {_first_error(e)}"
+                    ) from None
         if self.scheduler.type == "pbt" and not self.scheduler.mutations:
             raise ValueError("scheduler.mutations: PBT needs at least one dqn.* key to mutate")
         return self

@@ -47,10 +47,18 @@ def scheduler(sweep: SweepConfig) -> TrialScheduler:
     s = sweep.scheduler
     if s.type == "asha":
         max_t = sweep.stop.training_iteration or 1000
-        return ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=min(s.grace_period, max_t),
-                             reduction_factor=s.reduction_factor)  # fmt: skip
+        return ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=max_t,
+            grace_period=min(s.grace_period, max_t),
+            reduction_factor=s.reduction_factor,
+        )
     if s.type == "pbt":
         mutations = {"env_config": {"sf2rl_overrides": {k: list(v) for k, v in s.mutations.items()}}}
-        return PopulationBasedTraining(time_attr="training_iteration", perturbation_interval=s.perturbation_interval,
-                                       hyperparam_mutations=mutations, seed=sweep.search.seed)  # fmt: skip
+        return PopulationBasedTraining(
+            time_attr="training_iteration",
+            perturbation_interval=s.perturbation_interval,
+            hyperparam_mutations=mutations,
+            seed=sweep.search.seed,
+        )
     return FIFOScheduler()

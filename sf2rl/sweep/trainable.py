@@ -54,20 +54,26 @@ def configure(config: DQNConfig, sweep: SweepConfig, dqn: DQNOptions) -> DQNConf
         replay.update(type="EpisodeReplayBuffer")
     res = sweep.resources
     config.training(
-        lr=dqn.lr, gamma=dqn.gamma, n_step=dqn.n_step, double_q=dqn.double_q, dueling=dqn.dueling,
-        train_batch_size_per_learner=dqn.train_batch_size, replay_buffer_config=replay,
+        lr=dqn.lr,
+        gamma=dqn.gamma,
+        n_step=dqn.n_step,
+        double_q=dqn.double_q,
+        dueling=dqn.dueling,
+        train_batch_size_per_learner=dqn.train_batch_size,
+        replay_buffer_config=replay,
         num_steps_sampled_before_learning_starts=dqn.learning_starts,
         target_network_update_freq=dqn.target_update_period,
         epsilon=[[0, dqn.epsilon.initial], [dqn.epsilon.timesteps, dqn.epsilon.final]],
         training_intensity=dqn.training_intensity,
-    )  # fmt: skip
+    )
     config.rl_module(
         model_config=DefaultModelConfig(fcnet_hiddens=list(dqn.hiddens), head_fcnet_hiddens=[dqn.hiddens[-1]])
     )
     config.env_runners(
-        num_env_runners=res.env_runners, num_envs_per_env_runner=res.envs_per_runner,
+        num_env_runners=res.env_runners,
+        num_envs_per_env_runner=res.envs_per_runner,
         rollout_fragment_length=dqn.rollout_fragment_length,
-    )  # fmt: skip
+    )
     config.resources(num_cpus_for_main_process=res.cpus_per_trial)
     config.reporting(min_sample_timesteps_per_iteration=dqn.steps_per_iteration, metrics_num_episodes_for_smoothing=20)
     config.fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
@@ -107,7 +113,9 @@ class PooledDQN(DQN):
         self.pool.start()
         env_dict = env_cfg.model_dump(mode="json")
         if sweep.pool.mode == "connect" and sweep.pool.server_key:
-            env_dict["worker"] = WorkerConfig(server_key=sweep.pool.server_key, client_key=sweep.pool.client_key).model_dump()
+            env_dict["worker"] = WorkerConfig(
+                server_key=sweep.pool.server_key, client_key=sweep.pool.client_key
+            ).model_dump()
         config.env_config = {
             SWEEP_KEY: config.env_config[SWEEP_KEY],
             OVERRIDES_KEY: overrides,
@@ -141,4 +149,3 @@ class PooledDQN(DQN):
             if self.pool is not None:
                 self.pool.stop()
                 self.pool = None
-

@@ -14,7 +14,22 @@ from sf2rl.game.specs import SIM
 
 RANGES = Decoder(SIM).ranges
 COMMANDS = [c.value for c in p.Command]
-VALUES: list[object] = [None, True, -1, 0, 1, 2**63, -(2**63), 3.5, "x" * 300, b"\x00\xff", [], [1, 2], {"a": 1}, [[0, 0, 1]] * 70]
+VALUES: list[object] = [
+    None,
+    True,
+    -1,
+    0,
+    1,
+    2**63,
+    -(2**63),
+    3.5,
+    "x" * 300,
+    b"\x00\xff",
+    [],
+    [1, 2],
+    {"a": 1},
+    [[0, 0, 1]] * 70,
+]
 
 
 def _message(rng: random.Random, lease: str) -> list[bytes]:
@@ -25,8 +40,15 @@ def _message(rng: random.Random, lease: str) -> list[bytes]:
         frames = p.encode_request(p.Step(id=1, lease=lease, segments=(p.Segment(1, 0, 2),)))
         return [frames[0][: rng.randrange(len(frames[0]))]]
     if kind == 2:  # oversized header or buffers
-        return [rng.choice([b"\x80" * (p.MAX_HEADER_BYTES + 10), msgpack.packb({"v": 1, "cmd": "load_state", "id": 3,
-                "lease": lease, "nbuf": 1})]), b"\x00" * rng.choice([10, 2_000_000])]  # fmt: skip
+        return [
+            rng.choice(
+                [
+                    b"\x80" * (p.MAX_HEADER_BYTES + 10),
+                    msgpack.packb({"v": 1, "cmd": "load_state", "id": 3, "lease": lease, "nbuf": 1}),
+                ]
+            ),
+            b"\x00" * rng.choice([10, 2_000_000]),
+        ]
     if kind == 3:  # right shape, wrong field types
         header = {"v": p.PROTOCOL_VERSION, "cmd": rng.choice(COMMANDS), "id": rng.randrange(1000)}
         for key in ("lease", "slot", "count", "ttl", "segments", "ram_ranges", "seed", "characters", "difficulty"):

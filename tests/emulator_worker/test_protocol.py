@@ -13,8 +13,17 @@ REQUESTS = [
     p.Lease(id=2, count=3, ttl=5.0, owner="trial-1"),
     p.Release(id=3, lease="abc"),
     p.Heartbeat(id=4, lease="abc"),
-    p.Reset(id=5, lease="abc", slot=1, seed=7, characters=(2, 3), difficulty=8, two_player=True,
-            ram_ranges=((0x500, 16), (0x18F3, 1)), want_frame=True),
+    p.Reset(
+        id=5,
+        lease="abc",
+        slot=1,
+        seed=7,
+        characters=(2, 3),
+        difficulty=8,
+        two_player=True,
+        ram_ranges=((0x500, 16), (0x18F3, 1)),
+        want_frame=True,
+    ),
     p.Step(id=6, lease="abc", slot=0, segments=(p.Segment(0x41, 0, 3), p.Segment(0, 2, 1)), ram_ranges=((0, 4),)),
     p.Frame(id=7, lease="abc", slot=0),
     p.SaveState(id=8, lease="abc", slot=2),
@@ -61,11 +70,13 @@ BAD = {
     "bool count": _raw({"v": p.PROTOCOL_VERSION, "cmd": "lease", "id": 1, "count": True}),
     "huge lease": _raw({"v": p.PROTOCOL_VERSION, "cmd": "lease", "id": 1, "count": 10**6}),
     "no segments": _raw({"v": p.PROTOCOL_VERSION, "cmd": "step", "id": 1, "lease": "a", "segments": []}),
-    "too many frames": _raw({"v": p.PROTOCOL_VERSION, "cmd": "step", "id": 1, "lease": "a",
-                             "segments": [[0, 0, p.MAX_FRAMES_PER_STEP + 1]]}),
+    "too many frames": _raw(
+        {"v": p.PROTOCOL_VERSION, "cmd": "step", "id": 1, "lease": "a", "segments": [[0, 0, p.MAX_FRAMES_PER_STEP + 1]]}
+    ),
     "segment shape": _raw({"v": p.PROTOCOL_VERSION, "cmd": "step", "id": 1, "lease": "a", "segments": [[1, 2]]}),
-    "range too big": _raw({"v": p.PROTOCOL_VERSION, "cmd": "reset", "id": 1, "lease": "a",
-                           "ram_ranges": [[0, 1 << 21]]}),
+    "range too big": _raw(
+        {"v": p.PROTOCOL_VERSION, "cmd": "reset", "id": 1, "lease": "a", "ram_ranges": [[0, 1 << 21]]}
+    ),
     "load without buffer": _raw({"v": p.PROTOCOL_VERSION, "cmd": "load_state", "id": 1, "lease": "a", "nbuf": 1}),
     "stray buffer": _raw({"v": p.PROTOCOL_VERSION, "cmd": "hello", "id": 1}, b"x"),
     "oversized header": [b"\x00" * (p.MAX_HEADER_BYTES + 1)],

@@ -21,8 +21,14 @@ from mlflow.tracking import MlflowClient
 SWEEP = {
     "name": "resumable",
     "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
-    "dqn": {"hiddens": [16], "learning_starts": 50, "steps_per_iteration": 150, "train_batch_size": 16,
-            "buffer_size": 1000, "target_update_period": 100},
+    "dqn": {
+        "hiddens": [16],
+        "learning_starts": 50,
+        "steps_per_iteration": 150,
+        "train_batch_size": 16,
+        "buffer_size": 1000,
+        "target_update_period": 100,
+    },
     "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
     "search": {"max_concurrent": 1},
     "stop": {"training_iteration": 6},
@@ -44,10 +50,22 @@ def ray_head() -> Iterator[str]:
     ray = str(Path(sys.executable).parent / "ray")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     subprocess.run(
-        [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={tmp}"],
-        check=True, env=env, capture_output=True, timeout=120,
-    )  # fmt: skip
+        [
+            ray,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={tmp}",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -74,8 +92,14 @@ def test_sweep_on_a_ray_head_survives_a_killed_driver(ray_head: str, tmp_path: P
     path.write_text(yaml.safe_dump({**SWEEP, "storage": str(tmp_path / "runs"), "tracking": {"uri": uri}}))
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     hosts_before = _worker_hosts()
-    driver = subprocess.Popen(_sweep_cmd(path, ray_head), env=env, cwd=tmp_path, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    driver = subprocess.Popen(
+        _sweep_cmd(path, ray_head),
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     while _iterations(tmp_path / "runs") < 3 and time.monotonic() < deadline:
         assert driver.poll() is None, "the sweep ended before it could be interrupted"
@@ -84,8 +108,9 @@ def test_sweep_on_a_ray_head_survives_a_killed_driver(ray_head: str, tmp_path: P
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
 
-    resumed = subprocess.run(_sweep_cmd(path, ray_head, "--resume"), env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    resumed = subprocess.run(
+        _sweep_cmd(path, ray_head, "--resume"), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "best checkpoint" in resumed.stderr
 

@@ -18,8 +18,14 @@ from sf2rl.cli import main as sf2rl_main
 SWEEP = {
     "name": "crashy",
     "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
-    "dqn": {"hiddens": [16], "learning_starts": 50, "steps_per_iteration": 200, "train_batch_size": 16,
-            "buffer_size": 1000, "target_update_period": 100},
+    "dqn": {
+        "hiddens": [16],
+        "learning_starts": 50,
+        "steps_per_iteration": 200,
+        "train_batch_size": 16,
+        "buffer_size": 1000,
+        "target_update_period": 100,
+    },
     "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
     "stop": {"training_iteration": 6},
 }

@@ -16,8 +16,16 @@ DEC = Decoder(SIM)
 def state(hp1: int, hp2: int, wins1: int = 0, wins2: int = 0, over: bool = False) -> GameState:
     """Decode RAM bytes written with these values at the simulator's addresses."""
     buf = bytearray(DEC.size)
-    values = {"p1_health": hp1, "p2_health": hp2, "p1_rounds_won": wins1, "p2_rounds_won": wins2,
-              "p1_round_over": int(over), "p2_round_over": int(over), "phase": 1, "timer": 0x99}  # fmt: skip
+    values = {
+        "p1_health": hp1,
+        "p2_health": hp2,
+        "p1_rounds_won": wins1,
+        "p2_rounds_won": wins2,
+        "p1_round_over": int(over),
+        "p2_round_over": int(over),
+        "phase": 1,
+        "timer": 0x99,
+    }
     for name, value in values.items():
         fmt, off, _ = DEC._layout[name]
         struct.pack_into(fmt, buf, off, value)

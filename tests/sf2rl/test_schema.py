@@ -33,8 +33,11 @@ BAD: list[tuple[str, object, str]] = [
     ("space key not sweepable", {**GOOD, "space": {"pool.slots": {"grid": [1, 2]}}}, "must start with"),
     ("space key unknown", {**GOOD, "space": {"dqn.learning_rate": {"grid": [0.1]}}}, "unknown option"),
     ("space value invalid", {**GOOD, "space": {"env.frame_skip": {"grid": [4, -1]}}}, "value -1 is invalid"),
-    ("grid with optuna", {**GOOD, "search": {"algorithm": "optuna"}, "space": {"dqn.lr": {"grid": [0.1]}}},
-     "optuna cannot search a grid"),
+    (
+        "grid with optuna",
+        {**GOOD, "search": {"algorithm": "optuna"}, "space": {"dqn.lr": {"grid": [0.1]}}},
+        "optuna cannot search a grid",
+    ),
     ("bad scheduler", {**GOOD, "scheduler": {"type": "hyperband"}}, "scheduler.type"),
     ("pbt without mutations", {**GOOD, "scheduler": {"type": "pbt"}}, "PBT needs"),
     ("connect without endpoints", {**GOOD, "pool": {"mode": "connect"}}, "needs at least one entry in endpoints"),
@@ -45,8 +48,9 @@ BAD: list[tuple[str, object, str]] = [
 
 
 @pytest.mark.parametrize(("case", "content", "expected"), BAD, ids=[c for c, _, _ in BAD])
-def test_bad_sweep_files_exit_2_with_key_path(tmp_path: Path, capsys, case: str, content: object,
-                                              expected: str) -> None:
+def test_bad_sweep_files_exit_2_with_key_path(
+    tmp_path: Path, capsys, case: str, content: object, expected: str
+) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(content))
     with pytest.raises(SystemExit) as code:

@@ -19,8 +19,14 @@ from sf2rl.env import SF2Env
 TINY = {
     "name": "tiny",
     "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
-    "dqn": {"hiddens": [16], "learning_starts": 50, "steps_per_iteration": 120, "train_batch_size": 16,
-            "buffer_size": 1000, "target_update_period": 100},
+    "dqn": {
+        "hiddens": [16],
+        "learning_starts": 50,
+        "steps_per_iteration": 120,
+        "train_batch_size": 16,
+        "buffer_size": 1000,
+        "target_update_period": 100,
+    },
     "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
     "stop": {"training_iteration": 3},
     "checkpoint": {"every": 1, "keep": 2},

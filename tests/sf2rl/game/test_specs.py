@@ -71,11 +71,21 @@ def _lay_out(spec: GameSpec, values: dict[int, tuple[str, int]]) -> bytes:
 
 def test_sf2_turbo_snes_map_from_architecture_addresses() -> None:
     # Addresses as documented in ARCHITECTURE.md (community RAM maps), written independently of the spec.
-    buf = _lay_out(SF2_TURBO_SNES, {
-        0x0530: ("<B", 120), 0x0730: ("<B", 0xFF), 0x0506: ("<H", 300), 0x0706: ("<H", 420),
-        0x0509: ("<B", 12), 0x05D0: ("<B", 1), 0x07D0: ("<B", 0), 0x05D1: ("<B", 3), 0x07D1: ("<B", 11),
-        0x18F3: ("<B", 0x42),
-    })  # fmt: skip
+    buf = _lay_out(
+        SF2_TURBO_SNES,
+        {
+            0x0530: ("<B", 120),
+            0x0730: ("<B", 0xFF),
+            0x0506: ("<H", 300),
+            0x0706: ("<H", 420),
+            0x0509: ("<B", 12),
+            0x05D0: ("<B", 1),
+            0x07D0: ("<B", 0),
+            0x05D1: ("<B", 3),
+            0x07D1: ("<B", 11),
+            0x18F3: ("<B", 0x42),
+        },
+    )
     s = Decoder(SF2_TURBO_SNES).decode(buf)
     assert (s.p1.health, s.p2.health, s.p2.ko) == (120, 0, True)
     assert (s.p1.x, s.p2.x, s.p1.y) == (300, 420, 12)
@@ -86,10 +96,17 @@ def test_sf2_turbo_snes_map_from_architecture_addresses() -> None:
 
 def test_sf2_sce_genesis_map_from_integration_addresses() -> None:
     # stable-retro's data.json: health >i2 at 0xFF8042/0xFF82C2, round wins u1 at 0xFF81DA/0xFF8457.
-    buf = _lay_out(SF2_SCE_GENESIS, {
-        0xFF8042: (">h", 99), 0xFF82C2: (">h", -1), 0xFF81DA: ("<B", 1), 0xFF8457: ("<B", 2),
-        0xFF8006: (">H", 150), 0xFF972A: ("<B", 0x87),
-    })  # fmt: skip
+    buf = _lay_out(
+        SF2_SCE_GENESIS,
+        {
+            0xFF8042: (">h", 99),
+            0xFF82C2: (">h", -1),
+            0xFF81DA: ("<B", 1),
+            0xFF8457: ("<B", 2),
+            0xFF8006: (">H", 150),
+            0xFF972A: ("<B", 0x87),
+        },
+    )
     s = Decoder(SF2_SCE_GENESIS).decode(buf)
     assert (s.p1.health, s.p2.health) == (99, 0)
     assert (s.p1.rounds_won, s.p2.rounds_won, s.match_over) == (1, 2, True)

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import zmq
 import zmq.auth
@@ -43,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def ping(endpoint: str, timeout_ms: int = 3000, curve: tuple[bytes, bytes, bytes] | None = None) -> dict[str, object]:
     """HELLO a host once; return its description plus the round-trip time in ms."""
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     if curve is not None:

@@ -101,7 +101,7 @@ class Executor:
 
 def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identity: bytes) -> None:
     """Child main loop: build the backend, announce READY, serve forever."""
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.IDENTITY, identity)
     sock.setsockopt(zmq.LINGER, 1000)

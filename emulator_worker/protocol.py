@@ -173,6 +173,8 @@ class LoadState(Request):
 REQUEST_TYPES: dict[Command, type[Request]] = {
     t.COMMAND: t for t in (Hello, Lease, Release, Heartbeat, Reset, Step, Frame, SaveState, LoadState)
 }
+SlotRequest = Reset | Step | Frame | SaveState | LoadState
+SLOT_REQUESTS = (Reset, Step, Frame, SaveState, LoadState)
 SLOT_COMMANDS = frozenset({Command.RESET, Command.STEP, Command.FRAME, Command.SAVE_STATE, Command.LOAD_STATE})
 
 
@@ -315,7 +317,7 @@ def decode_request(frames: list[bytes]) -> Request:
         if version != PROTOCOL_VERSION:
             raise ProtocolError(f"protocol version {version!r} is not supported (host speaks {PROTOCOL_VERSION})")
         try:
-            cmd = Command(header.get("cmd"))
+            cmd = Command(str(header.get("cmd")))
         except ValueError as e:
             raise ProtocolError(f"unknown command {header.get('cmd')!r}; valid: {[c.value for c in Command]}") from e
         rid = _int(header, "id", 0, 2**63 - 1)
@@ -375,7 +377,7 @@ def decode_reply(frames: list[bytes]) -> Reply | ErrorReply:
     if ok is False:
         err = header.get("error") or {}
         try:
-            etype = ErrorType(err.get("type"))
+            etype = ErrorType(str(err.get("type")))
         except ValueError:
             etype = ErrorType.INTERNAL
         return ErrorReply(rid, etype, str(err.get("message", "")), str(err.get("traceback", "")))

@@ -92,7 +92,7 @@ class WorkerHost:
         self.backend.setsockopt(zmq.LINGER, 0)
         if zmq.has("ipc") and sys.platform != "win32":
             # Unix sockets shave a few tens of microseconds per hop off loopback TCP.
-            self._ipc_dir = tempfile.mkdtemp(prefix="sf2w-")
+            self._ipc_dir: str | None = tempfile.mkdtemp(prefix="sf2w-")
             internal = f"ipc://{self._ipc_dir}/instances"
             self.backend.bind(internal)
         else:
@@ -222,7 +222,7 @@ class WorkerHost:
             if isinstance(req, p.Release):
                 self._free(lease)
             self._reply(client, p.encode_reply(p.Reply(req.id, {"lease": lease.id})))
-        else:
+        elif isinstance(req, p.SLOT_REQUESTS):
             self._forward(client, req, frames)
 
     def describe(self) -> dict[str, Any]:
@@ -276,7 +276,7 @@ class WorkerHost:
                 self.backend.send_multipart([slot.instance.identity, b"", *reset])
                 slot.pending.append((b"", 0, time.monotonic()))
 
-    def _forward(self, client: bytes, req: p.Request, frames: list[bytes]) -> None:
+    def _forward(self, client: bytes, req: p.SlotRequest, frames: list[bytes]) -> None:
         lease_id: str = req.lease
         lease = self._lease_of(client, req.id, lease_id)
         if lease is None:

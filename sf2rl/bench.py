@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -24,7 +25,8 @@ def _median(xs: list[float]) -> float:
 def _steps_per_s(env: SF2Env, steps: int, seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
-    actions = rng.integers(env.action_space.n, size=steps)
+    assert isinstance(env.action_space, gym.spaces.Discrete)
+    actions = rng.integers(int(env.action_space.n), size=steps)
     t0 = time.perf_counter()
     for a in actions:
         _, _, term, trunc, _ = env.step(int(a))
@@ -138,7 +140,7 @@ def bench_tracking(quick: bool = False) -> dict[str, Any]:
     from sf2rl.sweep.schema import SweepConfig
 
     rounds = 1 if quick else 3
-    variants = {"none": {"enabled": False}, "sf2rl": {}, "ray_stock": {"callback": "ray"}}
+    variants: dict[str, dict[str, Any]] = {"none": {"enabled": False}, "sf2rl": {}, "ray_stock": {"callback": "ray"}}
     walls: dict[str, list[float]] = {k: [] for k in variants}
     with tempfile.TemporaryDirectory(prefix="sf2bench-") as tmp:
         init_ray(None)

@@ -86,7 +86,7 @@ class EmulatorClient:
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.curve = curve
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context[Any] = zmq.Context.instance()
         self._sock = _socket(self._ctx, endpoint, curve)
         self._ids = itertools.count(1)
         self.lease_id: str | None = None

@@ -106,13 +106,17 @@ def run_sweep(
     param_space.env_config[OVERRIDES_KEY] = tune_space(sweep)
     if resume:
         tuner = Tuner.restore(
-            str(exp_dir), trainable=PooledDQN, resume_unfinished=True, resume_errored=True, param_space=param_space
+            str(exp_dir),
+            trainable=PooledDQN,
+            resume_unfinished=True,
+            resume_errored=True,
+            param_space=param_space,  # type: ignore[arg-type]  # Tune converts AlgorithmConfig itself
         )
     else:
         stop = {k: v for k, v in sweep.stop.model_dump().items() if v is not None}
         tuner = Tuner(
             PooledDQN,
-            param_space=param_space,
+            param_space=param_space,  # type: ignore[arg-type]  # Tune converts AlgorithmConfig itself
             tune_config=TuneConfig(
                 metric=metric,
                 mode=mode,
@@ -145,65 +149,79 @@ def _score(metrics: dict[str, Any], metric: str) -> float:
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else float("nan")
 
 
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial's line in the sweep summary."""
+
+    name: str
+    trial_id: str
+    params: dict[str, Any]
+    curve: list[tuple[int, float]]
+    checkpoint: str | None
+    score: float
+
+    @property
+    def final(self) -> float | None:
+        """The metric at the last iteration."""
+        return self.curve[-1][1] if self.curve else None
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly view, without the curve."""
+        return {"name": self.name, "trial_id": self.trial_id, "params": self.params, "final": self.final,
+                "checkpoint": self.checkpoint, "score": self.score}  # fmt: skip
+
+
+def _row(result: Any, metric: str, sign: int) -> tuple[TrialRow, Any]:
+    df = result.metrics_dataframe
+    curve: list[tuple[int, float]] = []
+    if df is not None and metric in df:
+        pairs = zip(df["training_iteration"], df[metric], strict=True)
+        curve = [(int(i), float(v)) for i, v in pairs if math.isfinite(v)]
+    scored = [(_score(m, metric), c) for c, m in (result.best_checkpoints or [])]
+    scored = [s for s in scored if math.isfinite(s[0])]
+    score, ckpt = max(scored, key=lambda s: sign * s[0]) if scored else (float("nan"), result.checkpoint)
+    trial_id = str((result.metrics or {}).get("trial_id", Path(result.path).name))
+    row = TrialRow(Path(result.path).name, trial_id, trial_params(result.config or {}), curve,
+                   ckpt.path if ckpt else None, score)  # fmt: skip
+    return row, ckpt
+
+
 def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: Path, tracker: Tracker | None) -> SweepOutcome:
     """Pick each trial's best checkpoint, log artifacts and plots, and return the sweep's best."""
     metric, mode = sweep.search.metric, sweep.search.mode
     sign = 1 if mode == "max" else -1
-    rows: list[dict[str, Any]] = []
-    best: tuple[float, dict[str, Any]] | None = None
+    rows: list[TrialRow] = []
     errored = 0
-    for result in results:
-        if result.error is not None:
-            errored += 1
-        trial_id = str((result.metrics or {}).get("trial_id", Path(result.path).name))
-        params = trial_params(result.config or {})
-        df = result.metrics_dataframe
-        curve = []
-        if df is not None and metric in df:
-            curve = [
-                (int(i), float(v))
-                for i, v in zip(df["training_iteration"], df[metric], strict=True)
-                if math.isfinite(v)
-            ]
-        scored = [(_score(m, metric), c) for c, m in (result.best_checkpoints or [])]
-        scored = [s for s in scored if math.isfinite(s[0])]
-        ckpt_score, ckpt = max(scored, key=lambda s: sign * s[0]) if scored else (float("nan"), result.checkpoint)
-        row = {
-            "name": Path(result.path).name,
-            "trial_id": trial_id,
-            "params": params,
-            "curve": curve,
-            "final": curve[-1][1] if curve else None,
-            "checkpoint": ckpt.path if ckpt else None,
-            "score": ckpt_score,
-        }
+    for i in range(len(results)):
+        result = results[i]
+        errored += result.error is not None
+        row, ckpt = _row(result, metric, sign)
         rows.append(row)
         if tracker is not None and ckpt is not None:
-            run_id = tracker.child(trial_id, row["name"], params)
+            run_id = tracker.child(row.trial_id, row.name, row.params)
             tracker.client.log_artifacts(run_id, ckpt.path, "checkpoint")
-            tracker.tag(run_id, {"sf2rl.best_checkpoint": ckpt.path, "sf2rl.best_score": str(ckpt_score)})
-        if math.isfinite(ckpt_score) and (best is None or sign * ckpt_score > sign * best[0]):
-            best = (ckpt_score, row)
+            tracker.tag(run_id, {"sf2rl.best_checkpoint": ckpt.path, "sf2rl.best_score": str(row.score)})
+    finite = [r for r in rows if math.isfinite(r.score)]
+    best = max(finite, key=lambda r: sign * r.score) if finite else None
     parent = None
     if tracker is not None:
         parent = tracker.parent()
+        plot_rows = [{"name": r.name, "params": r.params, "curve": r.curve, "final": r.final} for r in rows]
         with tempfile.TemporaryDirectory() as d:
-            tracker.client.log_artifact(
-                parent, str(parallel_coordinates(rows, metric, Path(d) / "parallel_coordinates.html"))
-            )
-            tracker.client.log_artifact(parent, str(reward_curves(rows, metric, Path(d) / "reward_curves.png")))
-        summary = {k: v for k, v in (best[1] if best else {}).items() if k != "curve"}
-        tracker.log_json(parent, {"best": summary, "trials": len(rows), "errored": errored}, "summary.json")
+            html = parallel_coordinates(plot_rows, metric, Path(d) / "parallel_coordinates.html")
+            tracker.client.log_artifact(parent, str(html))
+            tracker.client.log_artifact(parent, str(reward_curves(plot_rows, metric, Path(d) / "reward_curves.png")))
+        summary = {"best": best.summary() if best else None, "trials": len(rows), "errored": errored}
+        tracker.log_json(parent, summary, "summary.json")
         if best is not None:
-            tracker.log_metrics(parent, {f"best_{metric}": best[0]}, 0)
+            tracker.log_metrics(parent, {f"best_{metric}": best.score}, 0)
         tracker.finish(parent, "FINISHED" if errored == 0 else "FAILED")
-    row = best[1] if best else (rows[0] if rows else {"name": "-", "checkpoint": None, "params": {}})
     return SweepOutcome(
         exp_dir,
-        row["name"],
-        best[0] if best else float("nan"),
-        row.get("checkpoint"),
-        row.get("params", {}),
+        best.name if best else "-",
+        best.score if best else float("nan"),
+        best.checkpoint if best else None,
+        best.params if best else {},
         parent,
         len(rows),
         errored,

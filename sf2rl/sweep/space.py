@@ -54,11 +54,10 @@ def scheduler(sweep: SweepConfig) -> TrialScheduler:
             reduction_factor=s.reduction_factor,
         )
     if s.type == "pbt":
-        mutations = {"env_config": {"sf2rl_overrides": {k: list(v) for k, v in s.mutations.items()}}}
+        mutations: dict[str, Any] = {"env_config": {"sf2rl_overrides": {k: list(v) for k, v in s.mutations.items()}}}
         return PopulationBasedTraining(
             time_attr="training_iteration",
             perturbation_interval=s.perturbation_interval,
             hyperparam_mutations=mutations,
-            seed=sweep.search.seed,
         )
     return FIFOScheduler()

@@ -67,7 +67,10 @@ def _ui(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", args.tracking_uri,
            "--host", args.host, "--port", str(args.port), "--workers", "1"]  # fmt: skip
     console.print(f"MLflow UI on http://{args.host}:{args.port}  (Ctrl-C to stop)")
-    return subprocess.call(cmd, env=env)
+    if sys.platform == "win32":
+        return subprocess.call(cmd, env=env)
+    # Become the server, so that signals (Ctrl-C, a supervisor's SIGTERM) reach it directly.
+    os.execve(cmd[0], cmd, env)
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import importlib.util
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -132,7 +133,6 @@ def print_report(report: dict[str, Any], console: Console) -> None:
 def bench_tracking(quick: bool = False) -> dict[str, Any]:
     """Sweep wall time with no tracking, sf2rl's MLflow callback, and Ray's stock one, alternating runs."""
     import tempfile
-    from pathlib import Path
 
     import ray
 
@@ -174,3 +174,21 @@ def bench_tracking(quick: bool = False) -> dict[str, Any]:
 
 
 SECTIONS["tracking"] = bench_tracking
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _bench_script(name: str) -> Any:
+    """A benchmark module from the checkout's bench/ folder (they are scripts, not package code)."""
+    spec = importlib.util.spec_from_file_location(f"sf2rl_bench_{name}", BENCH_DIR / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(BENCH_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+if (BENCH_DIR / "sim_speed.py").exists():
+    SECTIONS["sim_speed"] = lambda quick: _bench_script("sim_speed").run(repeats=3 if quick else 7)
+if (BENCH_DIR / "sim_calibration.py").exists():
+    SECTIONS["sim_calibration"] = lambda quick: _bench_script("sim_calibration").run(matches=40 if quick else 200)

@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
         parent_pid=args.parent_pid,
         idle_exit=args.idle_exit,
         instance_timeout=args.instance_timeout,
+        direct=not args.no_direct,
     )
     WorkerHost(config).serve_forever()
     return 0
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--parent-pid", type=int, help="exit when this process dies (trial-owned pools)")
     s.add_argument("--idle-exit", type=float, help="exit after this many seconds with no lease")
     s.add_argument("--instance-timeout", type=float, default=60.0, help="restart an instance stuck this long")
+    s.add_argument("--no-direct", action="store_true", help="route every request through the host (one port)")
     s.set_defaults(func=_serve)
     g = sub.add_parser("ping", help="report a host's version, backend, free slots and round-trip time")
     g.add_argument("endpoint")

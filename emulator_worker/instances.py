@@ -1,8 +1,10 @@
 """Emulator instances: one OS process each, spawned, health-checked and restarted.
 
 stable-retro allows one emulator per process and BizHawk is a process of its
-own, so every slot of a host is a child process. The child connects a DEALER to
-the host's internal ROUTER and serves the requests the host forwards to it.
+own, so every slot of a host is a child process. The child keeps a control link
+(a DEALER to the host's internal ROUTER: readiness, lease grants, health pings,
+forwarded requests) and binds its own data socket, which clients holding its lease
+talk to directly: one hop instead of two on every step.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
 
 from emulator_worker import protocol as p
 from emulator_worker.backends import Backend, ResetOptions, create_backend
 
-READY = b"READY"
-FAILED = b"FAILED"
+GRANT_WAIT_S = 0.5
 
 
 def set_parent_death_signal() -> None:
@@ -47,11 +51,18 @@ def _ram_bytes(ram: np.ndarray, ranges: tuple[tuple[int, int], ...]) -> bytes:
 
 
 class Executor:
-    """Runs decoded slot requests against one backend; the child's whole job."""
+    """Runs decoded slot requests against one backend; the child's whole job.
 
-    def __init__(self, backend: Backend) -> None:
+    With ``check_lease`` it also enforces the host's grants: only the current
+    lease may use the emulator, and a step needs a reset since the grant or start.
+    """
+
+    def __init__(self, backend: Backend, check_lease: bool = False) -> None:
         self.backend = backend
         self.frames_run = 0
+        self.check_lease = check_lease
+        self.lease: str | None = None
+        self.needs_reset = True
         self._handlers: dict[p.Command, Callable[[Any], p.Reply]] = {
             p.Command.RESET: self._reset,
             p.Command.STEP: self._step,
@@ -81,6 +92,24 @@ class Executor:
         self.backend.load_state(req.data)
         return p.Reply(req.id)
 
+    def grant(self, lease: str) -> None:
+        """A new lease owns this emulator; it must reset before stepping."""
+        self.lease = lease
+        self.needs_reset = True
+
+    def revoke(self) -> None:
+        """The lease ended: forget its match so the next lessee cannot observe it."""
+        self.lease = None
+        self.needs_reset = True
+        self.backend.reset(ResetOptions())
+
+    def admits(self, frames: list[bytes]) -> bool:
+        """Whether a request's lease is the granted one (False also for undecodable requests)."""
+        try:
+            return getattr(p.decode_request(frames), "lease", None) == self.lease
+        except p.ProtocolError:
+            return True  # handle() answers it with the decode error
+
     def handle(self, frames: list[bytes]) -> list[bytes]:
         """Decode, execute and encode; every failure becomes an error reply."""
         req_id: int | None = None
@@ -90,7 +119,16 @@ class Executor:
             handler = self._handlers.get(req.COMMAND)
             if handler is None:
                 raise p.ProtocolError(f"{req.COMMAND.value} is not an instance command", req_id)
-            return p.encode_reply(handler(req))
+            if self.check_lease:
+                if getattr(req, "lease", None) != self.lease or self.lease is None:
+                    return p.error_reply(req_id, p.ErrorType.LEASE, "unknown or expired lease; lease slots again")
+                if req.COMMAND is p.Command.STEP and self.needs_reset:
+                    msg = "instance was (re)started or leased since the last reset; reset it before stepping"
+                    return p.error_reply(req_id, p.ErrorType.INSTANCE_CRASHED, msg)
+            reply = p.encode_reply(handler(req))
+            if req.COMMAND is p.Command.RESET:
+                self.needs_reset = False
+            return reply
         except p.ProtocolError as e:
             return p.error_reply(e.request_id, p.ErrorType.BAD_REQUEST, str(e))
         except ValueError as e:
@@ -99,32 +137,80 @@ class Executor:
             return p.error_reply(req_id, p.ErrorType.BACKEND, f"{type(e).__name__}: {e}", traceback.format_exc())
 
 
-def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identity: bytes) -> None:
-    """Child main loop: build the backend, announce READY, serve forever."""
+@dataclass(frozen=True)
+class DataSocket:
+    """Where an instance serves clients directly, and how it is locked."""
+
+    bind: str
+    curve_secret_key: str | None = None
+    authorized_keys: str | None = None
+
+
+def _data_socket(ctx: zmq.Context[Any], spec: DataSocket) -> zmq.Socket[bytes]:
+    sock = ctx.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.LINGER, 0)
+    if spec.curve_secret_key:
+        public, secret = zmq.auth.load_certificate(spec.curve_secret_key)
+        auth = ThreadAuthenticator(ctx)
+        auth.start()
+        auth.configure_curve(domain="*", location=spec.authorized_keys or zmq.auth.CURVE_ALLOW_ANY)
+        sock.curve_secretkey, sock.curve_publickey, sock.curve_server = secret, public, True
+    sock.bind(spec.bind)
+    return sock
+
+
+def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identity: bytes,
+                   data: DataSocket | None = None) -> None:  # fmt: skip
+    """Child main loop: build the backend, announce READY, serve the host and direct clients."""
     ctx: zmq.Context[Any] = zmq.Context.instance()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.IDENTITY, identity)
-    sock.setsockopt(zmq.LINGER, 1000)
-    sock.connect(endpoint)
+    control = ctx.socket(zmq.DEALER)
+    control.setsockopt(zmq.IDENTITY, identity)
+    control.setsockopt(zmq.LINGER, 1000)
+    control.connect(endpoint)
     try:
-        executor = Executor(create_backend(backend, **options))
+        executor = Executor(create_backend(backend, **options), check_lease=True)
+        direct = _data_socket(ctx, data) if data is not None else None
     except Exception as e:
         # The host reports this to clients instead of restarting us in a tight loop.
-        sock.send_multipart([FAILED, f"{type(e).__name__}: {e}".encode()])
-        sock.close()
+        control.send_multipart([p.Control.FAILED.value, f"{type(e).__name__}: {e}".encode()])
+        control.close()
         raise SystemExit(3) from e
-    sock.send_multipart([READY, json.dumps({"buttons": list(executor.backend.buttons)}).encode()])
+    control.send_multipart([p.Control.READY.value, json.dumps({"buttons": list(executor.backend.buttons)}).encode()])
+    poller = zmq.Poller()
+    poller.register(control, zmq.POLLIN)
+    if direct is not None:
+        poller.register(direct, zmq.POLLIN)
+
+    def on_control(msg: list[bytes]) -> None:
+        tag = msg[0]
+        if tag == p.Control.GRANT.value:
+            executor.grant(msg[1].decode())
+        elif tag == p.Control.REVOKE.value:
+            executor.revoke()
+        elif tag == p.Control.PING.value:
+            control.send(p.Control.PONG.value)
+        else:  # a request the host forwarded: [client identity, *frames]
+            control.send_multipart([tag, *executor.handle(msg[1:])], copy=False)
+
     while True:
-        msg = sock.recv_multipart(copy=True)
-        client, frames = msg[0], msg[1:]
-        sock.send_multipart([client, *executor.handle(frames)], copy=False)
+        events = dict(poller.poll())
+        if control in events:
+            on_control(control.recv_multipart())
+        if direct is not None and direct in events:
+            client, *frames = direct.recv_multipart()
+            if not executor.admits(frames) and control.poll(int(GRANT_WAIT_S * 1000)):
+                # The host grants before it answers the lease, but the grant may still be in flight.
+                on_control(control.recv_multipart())
+            direct.send_multipart([client, *executor.handle(frames)], copy=False)
 
 
 class Instance:
     """A supervised child process running one emulator."""
 
-    def __init__(self, index: int, backend: str, options: dict[str, Any], endpoint: str) -> None:
+    def __init__(self, index: int, backend: str, options: dict[str, Any], endpoint: str,
+                 data: DataSocket | None = None) -> None:  # fmt: skip
         self.index = index
+        self.data = data
         self.identity = f"slot-{index}".encode()
         self.backend = backend
         self.options = options
@@ -148,6 +234,12 @@ class Instance:
             "--identity",
             self.identity.decode(),
         ]
+        if self.data is not None:
+            cmd += ["--data-bind", self.data.bind]
+            if self.data.curve_secret_key:
+                cmd += ["--curve-secret-key", self.data.curve_secret_key]
+            if self.data.authorized_keys:
+                cmd += ["--authorized-keys", self.data.authorized_keys]
         kwargs: dict[str, Any] = {}
         if sys.platform == "linux":
             kwargs["preexec_fn"] = set_parent_death_signal
@@ -191,9 +283,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--options", default="{}")
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--identity", required=True)
+    ap.add_argument("--data-bind", help="endpoint for direct client requests")
+    ap.add_argument("--curve-secret-key")
+    ap.add_argument("--authorized-keys")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    serve_instance(args.backend, json.loads(args.options), args.endpoint, args.identity.encode())
+    data = DataSocket(args.data_bind, args.curve_secret_key, args.authorized_keys) if args.data_bind else None
+    serve_instance(args.backend, json.loads(args.options), args.endpoint, args.identity.encode(), data)
 
 
 if __name__ == "__main__":

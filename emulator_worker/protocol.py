@@ -40,6 +40,17 @@ class Command(enum.StrEnum):
     LOAD_STATE = "load_state"
 
 
+class Control(bytes, enum.Enum):
+    """Frames on the host's private link to its instance processes (never seen by clients)."""
+
+    READY = b"READY"  # instance -> host: backend up; a JSON frame with its buttons follows
+    FAILED = b"FAILED"  # instance -> host: backend could not start; the reason follows
+    GRANT = b"GRANT"  # host -> instance: this lease id may use you now
+    REVOKE = b"REVOKE"  # host -> instance: the lease ended; forget its match
+    PING = b"PING"  # host -> instance: are you alive?
+    PONG = b"PONG"  # instance -> host: yes
+
+
 class ErrorType(enum.StrEnum):
     """Error kinds a host reports; clients map each to one exception type."""
 

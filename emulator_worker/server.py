@@ -28,10 +28,11 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from emulator_worker import protocol as p
-from emulator_worker.instances import FAILED, READY, Instance
+from emulator_worker.instances import DataSocket, Instance
 
 CRASH_LOOP_WINDOW = 10.0
 CRASH_LOOP_LIMIT = 5
+PING_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -47,6 +48,8 @@ class HostConfig:
     parent_pid: int | None = None
     idle_exit: float | None = None
     instance_timeout: float = 60.0
+    direct: bool = True
+    """Let lessees talk to their instances' own sockets (one hop per step instead of two)."""
 
 
 @dataclass
@@ -57,7 +60,7 @@ class Slot:
     ready: bool = False
     failed: str = ""
     lease: str | None = None
-    needs_reset: bool = True
+    last_pong: float = 0.0
     pending: deque[tuple[bytes, int, float]] = field(default_factory=deque)
     queued: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
     crashes: deque[float] = field(default_factory=deque)
@@ -72,6 +75,8 @@ class LeaseRecord:
     ttl: float
     owner: str
     last_seen: float
+    client: bytes = b""
+    """Identity of the socket that leased, told when one of its instances crashes."""
 
 
 class WorkerHost:
@@ -98,13 +103,44 @@ class WorkerHost:
         else:
             self._ipc_dir = None
             internal = f"tcp://127.0.0.1:{self.backend.bind_to_random_port('tcp://127.0.0.1')}"
-        self.slots = [Slot(Instance(i, config.backend, config.backend_options, internal)) for i in range(config.slots)]
+        self.direct = [self._direct_endpoint(i) for i in range(config.slots)] if config.direct else []
+        self.slots = [
+            Slot(Instance(i, config.backend, config.backend_options, internal, self._data_socket(i)))
+            for i in range(config.slots)
+        ]
+        self.last_ping = 0.0
         self.by_identity = {s.instance.identity: s for s in self.slots}
         self.leases: dict[str, LeaseRecord] = {}
         self.info: dict[str, Any] = {}
         self.running = False
         self.last_active = time.monotonic()
         self.stats = {"requests": 0, "errors": 0, "restarts": 0, "expired_leases": 0}
+
+    def _direct_endpoint(self, index: int) -> str:
+        """Where slot ``index`` serves its lessee directly, on the frontend's interface."""
+        if self.endpoint.startswith("ipc://"):
+            return f"{self.endpoint}-slot{index}"
+        host = self.endpoint.removeprefix("tcp://").rsplit(":", 1)[0]
+        probe = self.ctx.socket(zmq.ROUTER)
+        try:
+            # The port is fixed for the host's lifetime, so a restarted instance rebinds it and clients reconnect.
+            port = probe.bind_to_random_port(f"tcp://{host}")
+        finally:
+            probe.close(0)
+        return f"tcp://{host}:{port}"
+
+    def _data_socket(self, index: int) -> DataSocket | None:
+        if not self.direct:
+            return None
+        c = self.config
+        return DataSocket(
+            self.direct[index],
+            str(c.curve_secret_key) if c.curve_secret_key else None,
+            str(c.authorized_keys) if c.authorized_keys else None,
+        )
+
+    def _control(self, slot: Slot, *frames: bytes) -> None:
+        self.backend.send_multipart([slot.instance.identity, *frames])
 
     def _enable_curve(self, secret_file: Path, authorized: Path | None) -> None:
         public, secret = zmq.auth.load_certificate(str(secret_file))
@@ -249,12 +285,18 @@ class WorkerHost:
             msg = f"asked for {req.count} slots, {len(free)} free of {len(self.slots)}{detail}"
             self._error(client, req.id, p.ErrorType.NO_CAPACITY, msg)
             return
-        lease = LeaseRecord(secrets.token_hex(16), free[: req.count], req.ttl, req.owner, time.monotonic())
+        lease = LeaseRecord(secrets.token_hex(16), free[: req.count], req.ttl, req.owner, time.monotonic(), client)
         self.leases[lease.id] = lease
         for i in lease.slots:
-            self.slots[i].lease = lease.id
-            self.slots[i].needs_reset = True
-        self._reply(client, p.encode_reply(p.Reply(req.id, {"lease": lease.id, "count": req.count})))
+            slot = self.slots[i]
+            slot.lease = lease.id
+            if slot.ready:
+                self._control(slot, p.Control.GRANT.value, lease.id.encode())
+        fields: dict[str, Any] = {"lease": lease.id, "count": req.count}
+        if self.direct:
+            # "*" stands for whatever host name the client reached us by (we may be bound to 0.0.0.0).
+            fields["direct"] = [_advertised(self.direct[i]) for i in lease.slots]
+        self._reply(client, p.encode_reply(p.Reply(req.id, fields)))
 
     def _lease_of(self, client: bytes, rid: int, lease_id: str) -> LeaseRecord | None:
         lease = self.leases.get(lease_id)
@@ -269,12 +311,8 @@ class WorkerHost:
         for i in lease.slots:
             slot = self.slots[i]
             slot.lease = None
-            slot.needs_reset = True
             if slot.ready:
-                # Wipe the last owner's match so the next lessee cannot observe it.
-                reset = p.encode_request(p.Reset(id=0))
-                self.backend.send_multipart([slot.instance.identity, b"", *reset])
-                slot.pending.append((b"", 0, time.monotonic()))
+                self._control(slot, p.Control.REVOKE.value)
 
     def _forward(self, client: bytes, req: p.SlotRequest, frames: list[bytes]) -> None:
         lease_id: str = req.lease
@@ -286,12 +324,6 @@ class WorkerHost:
             self._error(client, req.id, p.ErrorType.BAD_REQUEST, f"slot {index} not in a {len(lease.slots)}-slot lease")
             return
         slot = self.slots[lease.slots[index]]
-        if isinstance(req, p.Reset):
-            slot.needs_reset = False
-        elif slot.needs_reset and isinstance(req, p.Step):
-            msg = "instance was (re)started since the last reset; reset it before stepping"
-            self._error(client, req.id, p.ErrorType.INSTANCE_CRASHED, msg)
-            return
         if not slot.ready:
             slot.queued.append((client, frames))
             return
@@ -307,16 +339,22 @@ class WorkerHost:
         slot = self.by_identity.get(msg[0])
         if slot is None or len(msg) < 2:
             return
-        if msg[1] == READY:
+        if msg[1] == p.Control.PONG.value:
+            slot.last_pong = time.monotonic()
+            return
+        if msg[1] == p.Control.READY.value:
             slot.ready = True
+            slot.last_pong = time.monotonic()
             if len(msg) > 2:
                 self.info.update(json.loads(msg[2]))
+            if slot.lease is not None:
+                self._control(slot, p.Control.GRANT.value, slot.lease.encode())
             for client, frames in slot.queued:
                 req_id = p.decode_request(frames).id
                 self._send_to_instance(slot, client, req_id, frames)
             slot.queued.clear()
             return
-        if msg[1] == FAILED:
+        if msg[1] == p.Control.FAILED.value:
             slot.failed = msg[2].decode(errors="replace") if len(msg) > 2 else "backend failed to start"
             self._fail_waiting(slot, p.ErrorType.BACKEND, slot.failed)
             return
@@ -334,12 +372,19 @@ class WorkerHost:
 
     def _supervise(self) -> None:
         now = time.monotonic()
+        ping = now - self.last_ping > PING_INTERVAL_S
+        if ping:
+            self.last_ping = now
         for slot in self.slots:
             if slot.failed:
                 continue
-            hung = slot.pending and now - slot.pending[0][2] > self.config.instance_timeout
+            # Direct requests bypass us, so health comes from pings; forwarded ones also have deadlines.
+            silent = slot.ready and now - slot.last_pong > self.config.instance_timeout
+            hung = silent or bool(slot.pending and now - slot.pending[0][2] > self.config.instance_timeout)
             if slot.instance.proc is not None and (hung or not slot.instance.alive):
                 self._restart(slot, "hung" if hung else "crashed")
+            elif ping and slot.ready:
+                self._control(slot, p.Control.PING.value)
         for lease in list(self.leases.values()):
             if now - lease.last_seen > lease.ttl:
                 self.stats["expired_leases"] += 1
@@ -355,7 +400,10 @@ class WorkerHost:
         code = slot.instance.proc.returncode if slot.instance.proc else None
         message = f"emulator instance {slot.instance.index} {why} (exit code {code}); it was restarted, reset to go on"
         slot.ready = False
-        slot.needs_reset = True
+        lease = self.leases.get(slot.lease or "")
+        if lease is not None and lease.client:
+            # The lessee may be waiting on the dead instance's own socket: tell it now, not at its timeout.
+            self._error(lease.client, None, p.ErrorType.INSTANCE_CRASHED, message)
         slot.crashes.append(time.monotonic())
         while slot.crashes and slot.crashes[0] < time.monotonic() - CRASH_LOOP_WINDOW:
             slot.crashes.popleft()
@@ -368,6 +416,12 @@ class WorkerHost:
             return
         self.stats["restarts"] += 1
         slot.instance.restart()
+
+
+def _advertised(endpoint: str) -> str:
+    if endpoint.startswith("tcp://"):
+        return "tcp://*:" + endpoint.rsplit(":", 1)[1]
+    return endpoint
 
 
 def _pid_alive(pid: int) -> bool:

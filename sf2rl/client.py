@@ -90,6 +90,8 @@ class EmulatorClient:
         self._sock = _socket(self._ctx, endpoint, curve)
         self._ids = itertools.count(1)
         self.lease_id: str | None = None
+        self._direct_endpoints: list[str] = []
+        self._direct: dict[int, zmq.Socket[bytes]] = {}
         self._heartbeat: _Heartbeat | None = None
         self.last_rtt_ms = 0.0
 
@@ -99,22 +101,44 @@ class EmulatorClient:
         self._sock.close(0)
         self._sock = _socket(self._ctx, self.endpoint, self.curve)
 
+    def _slot_socket(self, slot: int) -> zmq.Socket[bytes]:
+        sock = self._direct.get(slot)
+        if sock is None:
+            host = self.endpoint.removeprefix("tcp://").rsplit(":", 1)[0]
+            endpoint = self._direct_endpoints[slot].replace("tcp://*:", f"tcp://{host}:")
+            sock = self._direct[slot] = _socket(self._ctx, endpoint, self.curve)
+        return sock
+
+    def _drop_direct(self, slot: int | None = None) -> None:
+        for key in [slot] if slot is not None else list(self._direct):
+            sock = self._direct.pop(key, None)
+            if sock is not None:
+                sock.close(0)
+
     def call(self, req: p.Request) -> p.Reply:
         """Send one request and return its reply, raising a typed error on failure."""
         frames = p.encode_request(req)
         attempts = 1 + (self.retries if req.COMMAND in IDEMPOTENT else 0)
+        slot: int | None = getattr(req, "slot", None)
+        direct = slot is not None and slot < len(self._direct_endpoints)
         for attempt in range(attempts):
+            sock = self._slot_socket(slot) if direct and slot is not None else self._sock
             t0 = time.perf_counter()
-            self._sock.send_multipart(frames, copy=False)
-            reply = self._await(req.id)
+            sock.send_multipart(frames, copy=False)
+            reply = self._await(sock, req.id, watch_host=direct)
             if reply is not None:
                 self.last_rtt_ms = (time.perf_counter() - t0) * 1000
                 if isinstance(reply, p.ErrorReply):
+                    if direct and reply.type is p.ErrorType.INSTANCE_CRASHED:
+                        self._drop_direct(slot)  # never let a queued request reach the restarted instance
                     cls = ERRORS.get(reply.type, errors.WorkerError)
                     raise cls(f"{reply.type.value}: {reply.message}", reply.type.value, reply.traceback)
                 return reply
             # The socket may hold a half-sent request or a stale reply: start clean.
-            self._reconnect()
+            if direct:
+                self._drop_direct(slot)
+            else:
+                self._reconnect()
             if attempt + 1 < attempts:
                 time.sleep(min(0.1 * 2**attempt, 1.0))
         raise errors.WorkerUnavailableError(
@@ -122,20 +146,30 @@ class EmulatorClient:
             f"({attempts} attempt(s)); is `emulator-worker serve` running there, and are the CurveZMQ keys right?"
         )
 
-    def _await(self, rid: int) -> p.Reply | p.ErrorReply | None:
+    def _await(self, sock: zmq.Socket[bytes], rid: int, watch_host: bool) -> p.Reply | p.ErrorReply | None:
+        """The reply to ``rid`` on ``sock``; while waiting on an instance, also heed the host's crash notices."""
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        if watch_host:
+            poller.register(self._sock, zmq.POLLIN)
         deadline = time.monotonic() + self.timeout_ms / 1000
         while (left := deadline - time.monotonic()) > 0:
-            if not self._sock.poll(int(left * 1000) + 1):
+            ready = dict(poller.poll(int(left * 1000) + 1))
+            if not ready:
                 return None
-            raw = self._sock.recv_multipart(copy=True)
-            try:
-                reply = p.decode_reply(raw)
-            except p.ProtocolError as e:
-                raise errors.TransportError(f"malformed reply from {self.endpoint}: {e}") from e
-            if reply.id == rid:
-                return reply
-            if reply.id is None and isinstance(reply, p.ErrorReply):
-                return reply  # the host could not even read our id
+            for source in ready:
+                try:
+                    reply = p.decode_reply(source.recv_multipart(copy=True))
+                except p.ProtocolError as e:
+                    raise errors.TransportError(f"malformed reply from {self.endpoint}: {e}") from e
+                if reply.id == rid and source is sock:
+                    return reply
+                if reply.id is None and isinstance(reply, p.ErrorReply):
+                    crash = reply.type is p.ErrorType.INSTANCE_CRASHED
+                    if source is not sock and crash:
+                        return reply  # our instance died under this request
+                    if source is sock and not crash:
+                        return reply  # the host could not even read our id
         return None
 
     def _next_id(self) -> int:
@@ -151,6 +185,8 @@ class EmulatorClient:
         """Lease slots and keep them alive with a background heartbeat."""
         reply = self.call(p.Lease(id=self._next_id(), count=count, ttl=ttl, owner=owner))
         self.lease_id = str(reply.fields["lease"])
+        self._drop_direct()
+        self._direct_endpoints = [str(e) for e in reply.fields.get("direct", [])]
         self._heartbeat = _Heartbeat(self, self.lease_id, max(ttl / 3, 0.05))
         self._heartbeat.start()
         return self.lease_id
@@ -160,6 +196,8 @@ class EmulatorClient:
         if self._heartbeat is not None:
             self._heartbeat.stop()
             self._heartbeat = None
+        self._drop_direct()
+        self._direct_endpoints = []
         if self.lease_id is not None:
             lease, self.lease_id = self.lease_id, None
             try:

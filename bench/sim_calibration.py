@@ -7,13 +7,15 @@ rendering) and returns win rates:
   - ``random``: each step one uniformly random direction (none or one of 8)
     and one uniformly random attack button (none or one of 6), as in the
     talk's MultiDiscrete action set;
+  - ``random_mask``: each step a uniformly random 12-bit mask (any buttons);
   - ``mash``: per attack button, press it alone on every other step;
   - ``heuristic``: ``HeuristicAgent`` (fireball zoning, uppercut anti-air);
 * CPU level L against CPU level 1 for L = 1..8, both sides driven by
-  ``CpuAgent`` in two-controller mode (Ryu mirror, one call per frame).
+  ``CpuAgent`` in two-controller mode (Ryu mirror, one call per frame);
+  and, for information, level L against level L - 1.
 
-Targets (issue 3): random <= 5 %, each mash <= 15 %, heuristic 30-70 %,
-level 8 vs 1 >= 90 % and non-decreasing in L. Draws count as not won.
+Targets (issue 3): random (both kinds) <= 5 %, each mash <= 15 %, heuristic
+30-70 %, level 8 vs 1 >= 90 % and non-decreasing in L. Draws count as not won.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import random
 import time
 from concurrent.futures import ProcessPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 from emulator_worker.sim import BUTTONS, CpuAgent, HeuristicAgent, SF2Sim
@@ -31,7 +34,7 @@ AGENT_FRAMES = 4
 VS_LEVEL = 3
 ATTACK_NAMES = ("Y", "X", "L", "B", "A", "R")
 _DIRECTIONS = (0, 1, 2, 4, 8, 1 | 4, 1 | 8, 2 | 4, 2 | 8)  # none, U, D, L, R, diagonals
-_ATTACKS = (0,) + tuple(1 << BUTTONS.index(b) for b in ATTACK_NAMES)
+_ATTACKS = (0, *(1 << BUTTONS.index(b) for b in ATTACK_NAMES))
 MATCH_FRAME_LIMIT = 60 * 60 * 10  # a safety net only; matches end far sooner
 
 
@@ -40,6 +43,14 @@ def _random_agent(seed: int) -> Any:
 
     def act(_ram: Any, _player: int) -> int:
         return rng.choice(_DIRECTIONS) | rng.choice(_ATTACKS)
+    return act
+
+
+def _random_mask_agent(seed: int) -> Any:
+    rng = random.Random(seed)
+
+    def act(_ram: Any, _player: int) -> int:
+        return rng.randrange(1 << len(BUTTONS))
     return act
 
 
@@ -59,6 +70,8 @@ def play_vs_cpu(kind: str, arg: str, seed: int, level: int = VS_LEVEL) -> int:
     sim.reset(seed=seed, characters=(0, 1), difficulty=level)
     if kind == "random":
         agent = _random_agent(seed + 7_000_003)
+    elif kind == "random_mask":
+        agent = _random_mask_agent(seed + 9_000_011)
     elif kind == "mash":
         agent = _mash_agent(arg)
     else:
@@ -88,12 +101,14 @@ def _job(job: tuple[str, Any, int]) -> tuple[str, Any, int]:
     kind, arg, seed = job
     if kind == "cpu":
         return kind, arg, play_cpu_vs_cpu(arg, seed)
+    if kind == "cpu_prev":
+        return kind, arg, play_cpu_vs_cpu(arg, seed, arg - 1)
     return kind, arg, play_vs_cpu(kind, arg, seed)
 
 
 def run(matches: int = 200, workers: int | None = None, levels: tuple[int, ...] = tuple(
-        range(1, 9)), include: tuple[str, ...] = ("random", "mash", "heuristic", "cpu")
-        ) -> dict[str, Any]:
+        range(1, 9)), include: tuple[str, ...] = ("random", "random_mask", "mash", "heuristic",
+                                                  "cpu", "cpu_prev")) -> dict[str, Any]:
     """Play the calibration matches and return win rates (fractions) and pass/fail checks.
 
     ``workers`` processes share the matches (default: all cores); results do not
@@ -102,14 +117,15 @@ def run(matches: int = 200, workers: int | None = None, levels: tuple[int, ...] 
     start = time.perf_counter()
     jobs: list[tuple[str, Any, int]] = []
     for seed in range(matches):
-        if "random" in include:
-            jobs.append(("random", "", seed))
+        for kind in ("random", "random_mask", "heuristic"):
+            if kind in include:
+                jobs.append((kind, "", seed))
         if "mash" in include:
             jobs += [("mash", b, seed) for b in ATTACK_NAMES]
-        if "heuristic" in include:
-            jobs.append(("heuristic", "", seed))
         if "cpu" in include:
             jobs += [("cpu", level, seed) for level in levels]
+        if "cpu_prev" in include:
+            jobs += [("cpu_prev", level, seed) for level in levels if level > 1]
     n_workers = workers or os.cpu_count() or 1
     if n_workers > 1:
         with ProcessPoolExecutor(n_workers) as pool:
@@ -125,9 +141,10 @@ def run(matches: int = 200, workers: int | None = None, levels: tuple[int, ...] 
 
     out: dict[str, Any] = {"matches": matches, "vs_level": VS_LEVEL}
     checks: dict[str, bool] = {}
-    if "random" in include:
-        out["random"] = rate("random", "")
-        checks["random <= 5%"] = out["random"] <= 0.05
+    for kind in ("random", "random_mask"):
+        if kind in include:
+            out[kind] = rate(kind, "")
+            checks[f"{kind} <= 5%"] = out[kind] <= 0.05
     if "mash" in include:
         out["mash"] = {b: rate("mash", b) for b in ATTACK_NAMES}
         checks["each mash <= 15%"] = max(out["mash"].values()) <= 0.15
@@ -140,7 +157,10 @@ def run(matches: int = 200, workers: int | None = None, levels: tuple[int, ...] 
         values = [curve[level] for level in sorted(curve)]
         if 8 in curve:
             checks["level 8 vs 1 >= 90%"] = curve[8] >= 0.90
-        checks["monotonic in level"] = all(a <= b for a, b in zip(values, values[1:]))
+        checks["monotonic in level"] = all(a <= b for a, b in pairwise(values))
+    if "cpu_prev" in include:
+        out["cpu_vs_previous_level"] = {level: rate("cpu_prev", level) for level in levels
+                                        if level > 1}
     out["checks"] = checks
     out["ok"] = all(checks.values())
     out["seconds"] = time.perf_counter() - start

@@ -17,6 +17,8 @@ from emulator_worker.instances import Executor
 from sf2rl import errors
 from sf2rl.client import CurveKeys, EmulatorClient, Observation
 from sf2rl.config import EnvConfig
+from sf2rl.game.spec import Decoder
+from sf2rl.game.specs import get_game
 
 
 class Console(Protocol):
@@ -138,13 +140,16 @@ def open_console(config: EnvConfig) -> Console:
     if config.remote:
         return RemoteConsole(config.backend, config)
     options = dict(config.backend_options)
+    spec = get_game(config.game)
     backend_game = GAME_OPTION.get(config.backend)
     if backend_game:
-        from sf2rl.game.specs import get_game
-
-        options.setdefault(backend_game, get_game(config.game).backends[config.backend])
+        options.setdefault(backend_game, spec.backends[config.backend])
+    if config.backend in RANGED_BACKENDS:
+        # BizHawk ships only the RAM ranges it is told over its text socket; tell it what the spec decodes.
+        options.setdefault("ram_ranges", [list(r) for r in Decoder(spec).ranges])
     return LocalConsole(config.backend, options)
 
 
 # Which backend option names the game to load; the simulator has only one game.
 GAME_OPTION: dict[str, str] = {"retro": "game"}
+RANGED_BACKENDS = frozenset({"bizhawk"})

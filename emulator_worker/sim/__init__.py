@@ -32,9 +32,10 @@ are in ``docs/simulator.md`` and in ``ram.PLAYER_FIELDS`` / ``ram.GLOBAL_FIELDS`
 
 from __future__ import annotations
 
+from .agent import CpuAgent, cpu_action
 from .buttons import BUTTONS, UnknownButtonError, buttons_to_mask, mask_to_buttons
 from .characters import BOSS, CHARACTERS, ROSTER
-from .cpu import LEVELS, CpuAgent, CpuController, cpu_action
+from .cpu import LEVELS, CpuController
 from .fighter import STATE_NAMES
 from .frame_data import MOVE_NAMES
 from .game import PHASE_NAMES, SF2Sim, SimStateError

@@ -6,8 +6,25 @@ from collections.abc import Sequence
 
 from .buttons import KICKS, PUNCHES
 from .frame_data import (
-    CHARGE_BF, CHARGE_DU, DP, GRAB, HIGH, LOW, MID, PROJECTILE, QCB, QCF, RISING,
-    RUSH, SPIN, SUB, TWO_PUNCH, Move, build_normals, build_special, throw_move,
+    CHARGE_BF,
+    CHARGE_DU,
+    DP,
+    GRAB,
+    HIGH,
+    LOW,
+    MID,
+    PROJECTILE,
+    QCB,
+    QCF,
+    RISING,
+    RUSH,
+    SPIN,
+    SUB,
+    TWO_PUNCH,
+    Move,
+    build_normals,
+    build_special,
+    throw_move,
 )
 
 F, T = False, True
@@ -64,7 +81,7 @@ def derive(base: Sequence[tuple], startup: int = 0, reach: int = 0, damage: int 
 class Special:
     """A special move: its input, the button group that triggers it, and 3 strengths."""
 
-    __slots__ = ("motion", "buttons", "moves")
+    __slots__ = ("buttons", "motion", "moves")
 
     def __init__(self, motion: int, buttons: int, moves: tuple[Move, Move, Move]) -> None:
         self.motion = motion
@@ -76,9 +93,26 @@ class Character:
     """Stats and move list of one fighter type. Speeds are in pixels per frame."""
 
     __slots__ = (
-        "cid", "name", "display", "walk_fwd", "walk_back", "jump_vy", "jump_vx", "gravity",
-        "half", "height", "crouch_height", "power", "defense", "charge", "normals",
-        "specials", "throw", "moves", "by_id", "colors",
+        "by_id",
+        "charge",
+        "cid",
+        "colors",
+        "crouch_height",
+        "defense",
+        "display",
+        "gravity",
+        "half",
+        "height",
+        "jump_vx",
+        "jump_vy",
+        "moves",
+        "name",
+        "normals",
+        "power",
+        "specials",
+        "throw",
+        "walk_back",
+        "walk_fwd",
     )
 
     def __init__(self, cid: int, name: str, display: str, *, walk_fwd: float,
@@ -137,8 +171,8 @@ def _s(**fields: float) -> dict:
 def _hadouken(dmg: tuple[int, int, int], recovery: int, speeds: tuple[float, ...]
               ) -> tuple[Move, Move, Move]:
     return build_special(
-        "hadouken", PROJECTILE, [_s(damage=d, speed=v) for d, v in zip(dmg, speeds)],
-        startup=11, active=1, recovery=recovery, chip=4, reach=40, lo=40, hi=72, level=MID,
+        "hadouken", PROJECTILE, [_s(damage=d, speed=v) for d, v in zip(dmg, speeds, strict=True)],
+        startup=11, active=1, recovery=recovery, chip=4, reach=40, lo=36, hi=64, level=MID,
         hitstun=20, blockstun=18, push=8)
 
 
@@ -147,7 +181,7 @@ def _shoryuken(dmg: tuple[int, int, int], rise: tuple[int, int, int],
     return build_special(
         "shoryuken", RISING,
         [_s(damage=d, rise=r, speed=v, invuln=i)
-         for d, r, v, i in zip(dmg, rise, speeds, (6, 9, 14))],
+         for d, r, v, i in zip(dmg, rise, speeds, (6, 9, 14), strict=True)],
         startup=3, active=12, recovery=28, chip=4, reach=44, lo=30, hi=120, level=MID,
         hitstun=20, blockstun=18, push=10, knockdown=True)
 
@@ -156,13 +190,13 @@ def _tatsumaki(dmg: tuple[int, int, int], speeds: tuple[float, ...]
                ) -> tuple[Move, Move, Move]:
     # Raised off the ground: it sails over crouching opponents, as in SF2.
     return build_special(
-        "tatsumaki", RUSH, [_s(damage=d, speed=v) for d, v in zip(dmg, speeds)],
+        "tatsumaki", RUSH, [_s(damage=d, speed=v) for d, v in zip(dmg, speeds, strict=True)],
         startup=7, active=24, recovery=12, chip=3, reach=42, lo=40, hi=90, level=MID,
         hitstun=20, blockstun=16, push=12, knockdown=True, rise=20)
 
 
 RYU = Character(
-    0, "ryu", "Ryu", walk_fwd=1.5, walk_back=1.25, jump_vy=8, jump_vx=3, gravity=0.4375,
+    0, "ryu", "Ryu", walk_fwd=1.5, walk_back=1.25, jump_vy=8.5, jump_vx=3, gravity=0.4375,
     half=20, height=88, crouch_height=56, power=100, defense=100, charge=45,
     normals=SHOTO_NORMALS,
     specials=(
@@ -173,7 +207,7 @@ RYU = Character(
     throw_damage=26, throw_reach=56, colors=((236, 236, 224), (200, 40, 40)))
 
 KEN = Character(
-    1, "ken", "Ken", walk_fwd=1.5, walk_back=1.25, jump_vy=8, jump_vx=3, gravity=0.4375,
+    1, "ken", "Ken", walk_fwd=1.5, walk_back=1.25, jump_vy=8.5, jump_vx=3, gravity=0.4375,
     half=20, height=88, crouch_height=56, power=100, defense=100, charge=45,
     normals=derive(SHOTO_NORMALS, rows={4: {"startup": 5}, 5: {"damage": 26, "reach": 78}}),
     specials=(
@@ -184,54 +218,54 @@ KEN = Character(
     throw_damage=26, throw_reach=56, colors=((220, 40, 40), (250, 210, 60)))
 
 GUILE = Character(
-    2, "guile", "Guile", walk_fwd=1.375, walk_back=1.25, jump_vy=7.5, jump_vx=3,
-    gravity=0.4375, half=20, height=92, crouch_height=58, power=100, defense=95,
-    charge=45,
+    2, "guile", "Guile", walk_fwd=1.375, walk_back=1.25, jump_vy=8, jump_vx=3,
+    gravity=0.4375, half=20, height=92, crouch_height=58, power=100, defense=100,
+    charge=40,
     normals=derive(SHOTO_NORMALS, rows={4: {"reach": 72}, 5: {"reach": 82},
                                         7: {"reach": 62}, 10: {"reach": 72}}),
     specials=(
         Special(CHARGE_DU, KICKS, build_special(
             "flash_kick", RISING,
             [_s(damage=d, rise=r, speed=v, invuln=i) for d, r, v, i in
-             zip((24, 28, 32), (70, 90, 110), (0.5, 1, 1.5), (8, 10, 14))],
+             zip((24, 28, 32), (70, 90, 110), (0.5, 1, 1.5), (8, 10, 14), strict=True)],
             startup=3, active=10, recovery=30, chip=4, reach=46, lo=20, hi=120,
             level=MID, hitstun=20, blockstun=18, push=10, knockdown=True)),
         Special(CHARGE_BF, PUNCHES, build_special(
             "sonic_boom", PROJECTILE,
-            [_s(damage=d, speed=v) for d, v in zip((14, 15, 16), (3.5, 4.5, 5.5))],
-            startup=8, active=1, recovery=22, chip=3, reach=40, lo=40, hi=72, level=MID,
+            [_s(damage=d, speed=v) for d, v in zip((14, 15, 16), (3.5, 4.5, 5.5), strict=True)],
+            startup=8, active=1, recovery=18, chip=4, reach=40, lo=36, hi=64, level=MID,
             hitstun=20, blockstun=18, push=8)),
     ),
     throw_damage=28, throw_reach=56, colors=((90, 130, 60), (240, 220, 80)))
 
 CHUNLI = Character(
-    3, "chunli", "Chun-Li", walk_fwd=2.0, walk_back=1.75, jump_vy=9, jump_vx=3.5,
-    gravity=0.4375, half=18, height=84, crouch_height=52, power=92, defense=108,
-    charge=45,
-    normals=derive(SHOTO_NORMALS, startup=-1, damage=90, rows={5: {"reach": 80},
-                                                                11: {"reach": 78}}),
+    3, "chunli", "Chun-Li", walk_fwd=2.0, walk_back=1.75, jump_vy=9.5, jump_vx=3.5,
+    gravity=0.4375, half=18, height=84, crouch_height=52, power=100, defense=100,
+    charge=40,
+    normals=derive(SHOTO_NORMALS, startup=-1, damage=95, rows={5: {"reach": 82},
+                                                                11: {"reach": 80}}),
     specials=(
         Special(CHARGE_DU, KICKS, build_special(
             "spinning_bird_kick", RUSH,
-            [_s(damage=d, speed=v) for d, v in zip((18, 20, 22), (3, 3.5, 4))],
+            [_s(damage=d, speed=v) for d, v in zip((18, 20, 22), (3, 3.5, 4), strict=True)],
             startup=6, active=30, recovery=16, chip=3, reach=46, lo=30, hi=100, level=MID,
             hitstun=20, blockstun=16, push=12, knockdown=True, rise=40)),
         Special(CHARGE_BF, PUNCHES, build_special(
             "kikoken", PROJECTILE,
-            [_s(damage=d, speed=v) for d, v in zip((14, 15, 16), (2, 2.5, 3))],
-            startup=10, active=1, recovery=26, chip=3, reach=40, lo=36, hi=70, level=MID,
+            [_s(damage=d, speed=v) for d, v in zip((15, 16, 17), (3, 3.5, 4), strict=True)],
+            startup=10, active=1, recovery=22, chip=3, reach=40, lo=32, hi=60, level=MID,
             hitstun=20, blockstun=18, push=8)),
     ),
     throw_damage=24, throw_reach=54, colors=((40, 80, 200), (250, 250, 250)))
 
 ZANGIEF = Character(
-    4, "zangief", "Zangief", walk_fwd=1.0, walk_back=0.875, jump_vy=7, jump_vx=2.5,
-    gravity=0.4375, half=24, height=96, crouch_height=62, power=120, defense=85,
+    4, "zangief", "Zangief", walk_fwd=1.0, walk_back=0.875, jump_vy=7.5, jump_vx=2.5,
+    gravity=0.4375, half=24, height=96, crouch_height=62, power=110, defense=90,
     charge=45, normals=derive(SHOTO_NORMALS, startup=2, reach=4, damage=110),
     specials=(
         Special(SPIN, PUNCHES, build_special(
             "spinning_piledriver", GRAB,
-            [_s(damage=d, reach=r) for d, r in zip((40, 44, 48), (64, 68, 72))],
+            [_s(damage=d, reach=r) for d, r in zip((36, 40, 44), (60, 64, 68), strict=True)],
             startup=2, active=2, recovery=30, lo=0, hi=96, level=MID, hitstun=0,
             blockstun=0, push=24, knockdown=True)),
         Special(TWO_PUNCH, PUNCHES, build_special(
@@ -245,19 +279,19 @@ ZANGIEF = Character(
 BISON = Character(
     # The boss: hits harder, takes less, walks fastest, charges in 30 frames,
     # and his psycho crusher ignores projectiles (the heavy one is fully invincible).
-    5, "bison", "M. Bison", walk_fwd=2.0, walk_back=1.75, jump_vy=8, jump_vx=3.25,
+    5, "bison", "M. Bison", walk_fwd=2.0, walk_back=1.75, jump_vy=8.5, jump_vx=3.25,
     gravity=0.4375, half=20, height=92, crouch_height=58, power=118, defense=85, charge=30,
     normals=derive(SHOTO_NORMALS, startup=-1, reach=6),
     specials=(
         Special(CHARGE_BF, PUNCHES, build_special(
             "psycho_crusher", RUSH,
             [_s(damage=d, speed=v, invuln=i) for d, v, i in
-             zip((26, 30, 34), (5, 6, 7), (0, 0, 36))],
+             zip((26, 30, 34), (5, 6, 7), (0, 0, 36), strict=True)],
             startup=6, active=30, recovery=14, chip=8, reach=44, lo=30, hi=80, level=MID,
             hitstun=24, blockstun=24, push=14, knockdown=True, rise=30, proj_invuln=True)),
         Special(CHARGE_BF, KICKS, build_special(
             "scissor_kick", RUSH,
-            [_s(damage=d, speed=v) for d, v in zip((20, 23, 26), (4, 5, 6))],
+            [_s(damage=d, speed=v) for d, v in zip((20, 23, 26), (4, 5, 6), strict=True)],
             startup=5, active=16, recovery=8, chip=5, reach=48, lo=30, hi=80, level=MID,
             hitstun=24, blockstun=22, push=14)),
     ),

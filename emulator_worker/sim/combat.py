@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from .fighter import (
-    BLOCKSTUN, CAN_BLOCK, HITSTUN, KNOCKDOWN, KNOCKDOWN_FRAMES, SPECIAL, Fighter,
+    BLOCKSTUN,
+    CAN_BLOCK,
+    HITSTUN,
+    KNOCKDOWN,
+    KNOCKDOWN_FRAMES,
+    SPECIAL,
+    Fighter,
 )
 from .frame_data import GRAB, HIGH, LOW, PROJECTILE, RUSH, SUB, THROW, Move
 
@@ -36,7 +42,7 @@ def reaches(a: Fighter, b: Fighter) -> bool:
         return False
     lo = a.y + move.lo
     hi = a.y + move.hi
-    return lo < b.hurt_top() and hi > b.y
+    return lo < b.hurt_top() and hi > b.hurt_bottom()
 
 
 def blocks(b: Fighter, level: int) -> bool:
@@ -137,12 +143,12 @@ def _projectile_hits(p: Fighter, b: Fighter) -> bool:
         return False
     move = p.pmove
     assert move is not None
-    return move.lo < b.hurt_top() and move.hi > b.y
+    return move.lo < b.hurt_top() and move.hi > b.hurt_bottom()
 
 
 def move_projectiles(f1: Fighter, f2: Fighter, left: int, right: int) -> None:
     """Advance projectiles; they cancel each other, hit fighters, or leave the screen."""
-    for p, b in ((f1, f2), (f2, f1)):
+    for p in (f1, f2):
         if not p.proj:
             continue
         p.px += p.pvx

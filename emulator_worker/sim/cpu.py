@@ -14,13 +14,38 @@ from typing import Any
 from .buttons import DOWN, HK, HP, LEFT, LK, LP, MK, MP, RIGHT, UP
 from .characters import ROSTER, Character
 from .fighter import (
-    ATTACK, BLOCK_CROUCH, BLOCK_STAND, BLOCKSTUN, CROUCH, GETUP, HITSTUN, IDLE, JUMP,
-    KNOCKDOWN, SPECIAL, THROWN, WALK_BACK, WALK_FWD,
+    ATTACK,
+    BLOCK_CROUCH,
+    BLOCK_STAND,
+    BLOCKSTUN,
+    CROUCH,
+    GETUP,
+    HITSTUN,
+    IDLE,
+    JUMP,
+    KNOCKDOWN,
+    SPECIAL,
+    THROWN,
+    WALK_BACK,
+    WALK_FWD,
 )
 from .frame_data import (
-    CHARGE_BF, CHARGE_DU, DP, HIGH, LOW, PROJECTILE, QCB, QCF, RISING, RUSH, SPIN,
-    TWO_PUNCH, Move,
+    CHARGE_BF,
+    CHARGE_DU,
+    DP,
+    GRAB,
+    HIGH,
+    LOW,
+    PROJECTILE,
+    QCB,
+    QCF,
+    RISING,
+    RUSH,
+    SPIN,
+    TWO_PUNCH,
+    Move,
 )
+from .kit import CHARGE_KEEPERS, KITS, Kit
 from .observation import Observation, observe, threat_bits, threats
 
 LEVEL_COLUMNS = (
@@ -64,9 +89,23 @@ class Params:
     """One row of LEVELS as attributes."""
 
     __slots__ = LEVEL_COLUMNS
+    think: float
+    jitter: float
+    react: float
+    block: float
+    height: float
+    antiair: float
+    punish: float
+    zoning: float
+    approach: float
+    jump_in: float
+    throw: float
+    attack: float
+    error: float
+    noise: float
 
     def __init__(self, row: tuple[float, ...]) -> None:
-        for name, value in zip(LEVEL_COLUMNS, row):
+        for name, value in zip(LEVEL_COLUMNS, row, strict=True):
             setattr(self, name, value)
 
 
@@ -82,39 +121,24 @@ def _pad(rel: int, facing: int) -> int:
     return (RIGHT if h > 0 else LEFT if h < 0 else 0) | (UP if v > 0 else DOWN if v < 0 else 0)
 
 
-class Kit:
-    """What the CPU knows of a character's tools, derived from its move tables."""
-
-    __slots__ = ("half", "threat", "pokes", "punishers")
-
-    def __init__(self, char: Character) -> None:
-        self.half = char.half // 16
-        ground = [(m, posture) for m in char.normals.values()
-                  for posture in ((0,) if m.move_id <= 6 else (1,) if m.move_id <= 12 else ())]
-        buttons = (LP, MP, HP, LK, MK, HK)
-        entries = []
-        for move, posture in ground:
-            mask = buttons[(move.move_id - 1) % 6] | (DOWN if posture else 0)
-            entries.append((move.startup, move.reach // 16, move.damage, mask))
-        self.threat = max(e[1] for e in entries)
-        # Longest reach first for pokes, most damage first for punishes.
-        self.pokes = tuple((reach, mask) for _, reach, _, mask in
-                           sorted(entries, key=lambda e: -e[1])[:3])
-        self.punishers = tuple((startup, reach, mask) for startup, reach, _, mask in
-                               sorted(entries, key=lambda e: -e[2]))
-
-
-KITS = tuple(Kit(c) for c in ROSTER)
-
-
 class CpuController:
     """Per-side CPU memory: a queue of planned masks, a held mask and a reaction timer.
 
     Call ``next_mask`` once per ``frames_per_call`` frames (1 inside the sim).
     """
 
-    __slots__ = ("level", "fpc", "plan", "hold", "wait", "back_held", "down_held",
-                 "back_bit", "seen")
+    __slots__ = (
+        "back_bit",
+        "back_held",
+        "down_held",
+        "fpc",
+        "hold",
+        "keep",
+        "level",
+        "plan",
+        "seen",
+        "wait",
+    )
 
     def __init__(self, level: int, frames_per_call: int = 1) -> None:
         self.level = check_level(level)
@@ -132,6 +156,7 @@ class CpuController:
         self.down_held = 0
         self.back_bit = LEFT
         self.seen = 0  # threats (see observation.threats) already reacted to
+        self.keep = 0  # direction held through presses, to keep a charge
 
     def next_mask(self, source: Any, player: int, rng: Any) -> int:
         """The mask to hold now for ``player``, reading ``source`` (sim or RAM) if it thinks."""
@@ -195,7 +220,7 @@ class CpuController:
             if move.kind not in kinds:
                 continue
             is_punch = special.buttons & LP
-            if button_group == "p" and not is_punch or button_group == "k" and is_punch:
+            if (button_group == "p" and not is_punch) or (button_group == "k" and is_punch):
                 continue
             button = ((LP, MP, HP) if is_punch else (LK, MK, HK))[strength]
             motion = special.motion
@@ -207,14 +232,14 @@ class CpuController:
                 self._set(0, 6)
                 return True
             if motion == CHARGE_DU and self.down_held >= char.charge:
-                self._push_plan([_pad(8, facing)] + [_pad(8, facing) | button])
+                self._push_plan([_pad(8, facing), _pad(8, facing) | button])
                 self._set(0, 6)
                 return True
             if motion == SPIN:
                 per = self._frames(1)
                 seq = [_pad(d, facing) for d in (6, 3, 2, 1, 4)]
                 masks = [m for m in seq for _ in range(per)]
-                self._push_plan(masks + [_pad(7, facing) | button])
+                self._push_plan([*masks, _pad(7, facing) | button])
                 self._set(0, 6)
                 return True
             if motion == TWO_PUNCH:
@@ -223,13 +248,31 @@ class CpuController:
                 return True
         return False
 
-    def _charge_hold(self, char: Character, facing: int) -> int:
-        """Guard stance: crouching back (blocks lows and mids, and charges)."""
-        return _pad(1, facing)
+    def _rush(self, char: Character, okit: Kit, dist: int, facing: int, rng: Any,
+              p: Params) -> bool:
+        """Close the distance with a travelling special that would arrive, if any."""
+        for special in char.specials:
+            strength = rng.below(3)
+            move = special.moves[strength]
+            if move.kind != RUSH:
+                continue
+            travel = (move.speed * move.active + move.reach) // 16 + okit.half
+            if dist <= travel:
+                group = "p" if special.buttons & LP else "k"
+                return self._special(char, (RUSH,), group, strength, facing, rng, p)
+        return False
+
+    def _charging(self, char: Character) -> bool:
+        """Whether this character has a back-forward charge special still charging."""
+        return char.has_motion(CHARGE_BF) and self.back_held < char.charge
 
     def _press(self, masks: list[int], wait: float) -> None:
+        """Queue button presses; charge characters keep holding back through them."""
+        keep = self.keep
+        if keep:
+            masks = [m if m & (LEFT | RIGHT | UP) else m | keep for m in masks]
         self._push_plan(masks)
-        self._set(0, wait)
+        self._set(keep, wait)
 
     def decide(self, obs: Observation, rng: Any) -> None:
         """Choose the next plan/hold from one observation."""
@@ -239,6 +282,7 @@ class CpuController:
         facing = me.facing
         self.back_bit = RIGHT if facing else LEFT
         think = p.think + rng.random() * p.jitter
+        self.keep = self.back_bit if CHARGE_KEEPERS[me.char] else 0
         char = ROSTER[me.char]
         kit = KITS[me.char]
         okit = KITS[opp.char]
@@ -287,16 +331,17 @@ class CpuController:
         # A projectile on its way: answer it with one's own, jump it, or block it.
         if opp.proj:
             pd = opp.proj_x - me.x
-            if (pd > 0) == (opp.x > me.x) and abs(pd) < 150:
+            if (pd > 0) == (opp.x > me.x) and abs(pd) < 220:
                 apd = abs(pd)
-                answer = p.zoning * 1.5
-                if (not me.proj and r < answer
+                if (not me.proj and r < p.zoning * 1.5
                         and self._special(char, (PROJECTILE,), "p", 1, facing, rng, p)):
                     return
-                if 40 < apd < 110 and r < answer + p.punish * 0.5:
+                r = rng.random()
+                jump = p.punish * 0.4
+                if 40 < apd < 110 and r < jump:
                     self._press([_pad(9, facing)] * self._frames(5), 10)
                     return
-                if r < answer + p.punish * 0.5 + p.block:
+                if r < jump + p.block:
                     self._set(back if apd < 100 else guard, think)
                     return
         # An attack in progress: block it while it can hit, punish its recovery.
@@ -350,6 +395,11 @@ class CpuController:
             if not my_proj and r < p.zoning * 1.5:
                 if self._special(char, (PROJECTILE,), "p", rng.below(3), facing, rng, p):
                     return
+            if r < p.zoning and self._rush(char, okit, dist, facing, rng, p):
+                return
+            if r < p.zoning * 1.5 and self._charging(char):
+                self._set(guard, think)  # sit down-back until the charge is ready
+                return
             r = rng.random()
             if r < p.approach:
                 self._set(fwd, think)
@@ -362,6 +412,11 @@ class CpuController:
             if not my_proj and r < p.zoning:
                 if self._special(char, (PROJECTILE,), "p", rng.below(3), facing, rng, p):
                     return
+            if r < p.zoning and self._rush(char, okit, dist, facing, rng, p):
+                return
+            if r < p.zoning and self._charging(char):
+                self._set(guard, think)
+                return
             r = rng.random()
             if r < p.attack * 0.5:
                 for reach_px, mask in kit.pokes:
@@ -376,9 +431,14 @@ class CpuController:
                 self._set(guard, think)
             return
         # Inside the opponent's range: throw, hit with something that reaches, or guard.
-        if dist < char.throw.reach // 16 and r < p.throw:
-            self._press([fwd | HP], 10)
-            return
+        if r < p.throw:
+            grab = next((s.moves[2] for s in char.specials if s.moves[2].kind == GRAB), None)
+            if grab is not None and dist < grab.reach // 16:
+                self._special(char, (GRAB,), "p", 2, facing, rng, p)
+                return
+            if dist < char.throw.reach // 16:
+                self._press([fwd | HP], 10)
+                return
         r = rng.random()
         if r < p.attack:
             options = [(startup, mask) for startup, reach_px, mask in kit.punishers
@@ -401,47 +461,3 @@ class CpuController:
         self._push_plan([direction[rng.below(len(direction))] |
                          buttons[rng.below(len(buttons))]])
         self._set(0, think)
-
-
-class CpuAgent:
-    """The built-in CPU as an agent for either side: ``agent(sim_or_ram, player) -> mask``.
-
-    ``rng`` is an int seed or anything with ``random() -> float`` and
-    ``below(n) -> int`` (an ``Rng``). Call once per ``frames_per_call`` frames.
-    It idles outside the fighting phase and forgets its plans each round,
-    exactly like the CPU inside the sim, so with the same seed it plays the
-    same moves as ``SF2Sim(seed)`` does for player 2.
-    """
-
-    def __init__(self, level: int, rng: Any = 0, frames_per_call: int = 1) -> None:
-        from .rng import Rng
-        self.rng = Rng(rng) if isinstance(rng, int) else rng
-        self.controller = CpuController(level, frames_per_call)
-        self._round = -1
-
-    def __call__(self, source: Any, player: int) -> int:
-        rnd, phase = _round_and_phase(source)
-        if rnd != self._round:
-            self._round = rnd
-            self.controller.new_round()
-        if phase != 1:
-            return 0
-        return self.controller.next_mask(source, player, self.rng)
-
-
-def _round_and_phase(source: Any) -> tuple[int, int]:
-    from .ram import PHASE, ROUND
-    if hasattr(source, "fighters"):
-        return source.round, source.phase
-    return int(source[ROUND]), int(source[PHASE])
-
-
-def cpu_action(source: Any, player: int, level: int, rng: Any,
-               controller: CpuController | None = None) -> int:
-    """One CPU decision for ``player`` from a sim or RAM view (stateless unless ``controller``).
-
-    Without a controller the CPU cannot carry a motion over several calls, so
-    prefer ``CpuAgent`` for whole matches.
-    """
-    ctl = controller if controller is not None else CpuController(level)
-    return ctl.next_mask(source, player, rng)

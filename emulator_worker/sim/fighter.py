@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from .buttons import ATTACKS, DIR_OF_PAD, HK, HP, KICKS, MIRROR, MK, MP, PUNCHES
+from .buttons import ATTACKS, DIR_OF_PAD, HK, HP, LK, LP, MIRROR, MK, MP
 from .characters import Character
 from .frame_data import (
-    AIR, CHARGE_BF, CHARGE_DU, CROUCH as POSTURE_CROUCH, DP, GRAB, NORMAL, PROJECTILE,
-    QCB, QCF, RISING, RUSH, SPIN, STAND, SUB, TWO_PUNCH, Move, normal_id,
+    AIR,
+    CHARGE_BF,
+    CHARGE_DU,
+    DP,
+    GRAB,
+    NORMAL,
+    PROJECTILE,
+    QCB,
+    QCF,
+    RISING,
+    RUSH,
+    SPIN,
+    STAND,
+    SUB,
+    TWO_PUNCH,
+    Move,
+    normal_id,
+)
+from .frame_data import (
+    CROUCH as POSTURE_CROUCH,
 )
 from .motion import HISTORY, IS_BACK, IS_DOWN, SEQUENCES, WINDOWS, has_sequence, has_spin
 
@@ -27,13 +45,14 @@ GETUP_FRAMES = 24     # invulnerable get-up
 THROWN_FRAMES = 30    # frames held in a throw before falling
 CHARGE_KEEP = 10      # frames a finished charge survives after letting go
 PUSH_STEP = 3 * SUB   # pushback slides at most this far per frame
+AIR_TUCK = 12 * SUB   # airborne hurtboxes start this far above the feet
 
 # States from which a fighter may start an action, and those it can block from.
 FREE = frozenset((IDLE, WALK_FWD, WALK_BACK, CROUCH, BLOCK_STAND, BLOCK_CROUCH))
 CAN_BLOCK = FREE | {BLOCKSTUN}
 THROWABLE = FREE | {ATTACK}
 
-_STRONGEST_FIRST = ((HP, 2), (HK, 5), (MP, 1), (MK, 4), (PUNCHES, 0), (KICKS, 3))
+_STRONGEST_FIRST = ((HP, 2), (HK, 5), (MP, 1), (MK, 4), (LP, 0), (LK, 3))
 _CROUCH_STATES = (CROUCH, BLOCK_CROUCH)
 
 
@@ -50,10 +69,41 @@ class Fighter:
     """Mutable per-fighter state. Positions and speeds are in 1/16 pixel."""
 
     __slots__ = (
-        "char", "side", "x", "y", "vx", "vy", "air", "facing", "state", "sf", "move",
-        "mf", "mhit", "stun", "inv", "health", "rounds", "air_attack", "landing", "push",
-        "crouch", "prev", "cur_dir", "rel", "hist_d", "hist_t", "bc", "bk", "dc", "dk",
-        "proj", "px", "pvx", "pmove", "throw_req",
+        "air",
+        "air_attack",
+        "bc",
+        "bk",
+        "char",
+        "crouch",
+        "cur_dir",
+        "dc",
+        "dk",
+        "facing",
+        "health",
+        "hist_d",
+        "hist_t",
+        "inv",
+        "landing",
+        "mf",
+        "mhit",
+        "move",
+        "pmove",
+        "prev",
+        "proj",
+        "push",
+        "pvx",
+        "px",
+        "rel",
+        "rounds",
+        "sf",
+        "side",
+        "state",
+        "stun",
+        "throw_req",
+        "vx",
+        "vy",
+        "x",
+        "y",
     )
 
     def __init__(self, char: Character, side: int) -> None:
@@ -309,15 +359,9 @@ class Fighter:
         return True
 
     def _start_normal(self, posture: int, pressed: int) -> None:
-        for button, index in _STRONGEST_FIRST:
-            if pressed & button:
-                break
-        else:  # pragma: no cover - callers only pass attack presses
+        index = next((i for button, i in _STRONGEST_FIRST if pressed & button), None)
+        if index is None:  # pragma: no cover - callers only pass attack presses
             return
-        if button == PUNCHES:
-            index = 0
-        elif button == KICKS:
-            index = 3
         self.start_move(self.char.normals[normal_id(posture, index)], ATTACK)
         self.crouch = 1 if posture == POSTURE_CROUCH else 0
 
@@ -392,6 +436,10 @@ class Fighter:
     def half_px(self) -> int:
         """Body half-width in pixels."""
         return self.char.half // SUB
+
+    def hurt_bottom(self) -> int:
+        """Bottom of the hurtbox: airborne fighters tuck their legs in."""
+        return self.y + AIR_TUCK if self.air else self.y
 
     def hurt_top(self) -> int:
         """Top of the hurtbox in sub-pixels above the ground."""

@@ -63,9 +63,30 @@ class Move:
     """One move's frame data (immutable by convention; shared by all fighters)."""
 
     __slots__ = (
-        "move_id", "strength", "key", "name", "kind", "startup", "active", "recovery",
-        "total", "damage", "chip", "reach", "lo", "hi", "level", "hitstun", "blockstun",
-        "push", "knockdown", "cancel", "speed", "invuln", "y_path", "proj_invuln",
+        "active",
+        "blockstun",
+        "cancel",
+        "chip",
+        "damage",
+        "hi",
+        "hitstun",
+        "invuln",
+        "key",
+        "kind",
+        "knockdown",
+        "level",
+        "lo",
+        "move_id",
+        "name",
+        "proj_invuln",
+        "push",
+        "reach",
+        "recovery",
+        "speed",
+        "startup",
+        "strength",
+        "total",
+        "y_path",
     )
 
     def __init__(self, move_id: int, strength: int, name: str, kind: int, startup: int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import ram as ram_map
@@ -38,6 +40,21 @@ class SimStateError(ValueError):
 
 class SF2Sim:
     """The built-in, ROM-free Street-Fighter-II-like game (one match at a time)."""
+
+    fighters: tuple[Fighter, Fighter]
+    frame_count: int      # frames since reset, all phases
+    phase: int            # INTRO, FIGHT, OUTRO or OVER
+    phase_frames: int     # frames spent in the current phase
+    round: int            # 1-based
+    last_winner: int      # 0 none, 1 P1, 2 P2, 3 draw
+    match_winner: int
+    difficulty: int       # CPU level 1..8
+    two_player: bool
+    round_over: int
+    timer: int            # seconds left, 99..0
+    timer_frames: int     # frames into the current second
+    cam: int              # stage x of the screen's left edge, sub-pixels
+    cpu: CpuController
 
     def __init__(self, seed: int = 0) -> None:
         self.rng = Rng(seed)
@@ -145,11 +162,11 @@ class SF2Sim:
             self._settle(f1, f2)
             self.phase_frames += 1
             if self.phase_frames == VICTORY_AT and self.last_winner in (1, 2):
-                winner = self.fighters[self.last_winner - 1]
-                if winner.state != KO:
-                    winner.move = None
-                    winner.state = VICTORY
-                    winner.sf = 0
+                victor = self.fighters[self.last_winner - 1]
+                if victor.state != KO:
+                    victor.move = None
+                    victor.state = VICTORY
+                    victor.sf = 0
             if self.phase_frames >= OUTRO_FRAMES:
                 self._next_round()
 
@@ -269,13 +286,15 @@ def _check_int(value: object, name: str) -> int:
         raise ValueError(f"{name} must be an int, got {type(value).__name__}") from None
 
 
-def _check_characters(characters: object) -> tuple[int, int]:
+def _check_characters(characters: Any) -> tuple[int, int]:
     try:
-        c1, c2 = characters  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise ValueError(f"characters must be a pair of ids, got {characters!r}") from None
+        pair: tuple[object, ...] = tuple(characters)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2:
+        raise ValueError(f"characters must be a pair of ids, got {characters!r}")
     out = []
-    for c in (c1, c2):
+    for c in pair:
         cid = _check_int(c, "character id")
         if not 0 <= cid < len(ROSTER):
             raise ValueError(f"character id {cid} outside 0..{len(ROSTER) - 1}")

@@ -12,11 +12,19 @@ from typing import Any
 from .buttons import DOWN, HK, HP, MK, pad_for
 from .characters import ROSTER
 from .fighter import (
-    ATTACK, BLOCK_CROUCH, BLOCK_STAND, CROUCH, IDLE, KNOCKDOWN, SPECIAL, WALK_BACK, WALK_FWD,
+    BLOCK_CROUCH,
+    BLOCK_STAND,
+    CROUCH,
+    IDLE,
+    KNOCKDOWN,
+    WALK_BACK,
+    WALK_FWD,
 )
-from .frame_data import CHARGE_BF, CHARGE_DU, DP, HIGH, PROJECTILE, QCF, RISING
+from .frame_data import CHARGE_BF, CHARGE_DU, DP, QCF, RISING
 from .observation import observe
 
+ZONE = 105  # throw fireballs from further than this (pixels between centres)
+POKE = 96   # low forward kick from closer than this
 _FREE = (IDLE, WALK_FWD, WALK_BACK, CROUCH, BLOCK_STAND, BLOCK_CROUCH)
 
 
@@ -27,8 +35,7 @@ class HeuristicAgent:
         if frames_per_call < 1:
             raise ValueError("frames_per_call must be >= 1")
         self.fpc = frames_per_call
-        self.plan: list[int] = []
-        self.held = 0
+        self.plan: list[int] = []  # masks for the next calls, last element first
         self.back_held = 0
         self.down_held = 0
         self._round = -1
@@ -68,7 +75,7 @@ class HeuristicAgent:
                 return self._queue([pad_for(8, f) | HK])
             return back
         # Zone from afar with the projectile, otherwise walk in.
-        if dist > 110:
+        if dist > ZONE:
             if not me.proj:
                 if char.has_motion(QCF):
                     return self._queue([DOWN, pad_for(3, f), fwd | HP])
@@ -80,6 +87,6 @@ class HeuristicAgent:
             return self._queue([fwd | HP, 0])
         if dist < 80:
             return self._queue([DOWN | HK, DOWN, DOWN])
-        if dist < 96:
+        if dist < POKE:
             return self._queue([DOWN | MK, DOWN])
         return fwd

@@ -16,8 +16,19 @@ from .fighter import Fighter
 class Side:
     """One fighter as seen through the RAM map (pixels, move ids, enums)."""
 
-    __slots__ = ("x", "y", "state", "move_id", "sf", "facing", "stun", "proj", "proj_x",
-                 "health", "char")
+    __slots__ = (
+        "char",
+        "facing",
+        "health",
+        "move_id",
+        "proj",
+        "proj_x",
+        "sf",
+        "state",
+        "stun",
+        "x",
+        "y",
+    )
 
     def __init__(self, x: int, y: int, state: int, move_id: int, sf: int, facing: int,
                  stun: int, proj: int, proj_x: int, health: int, char: int) -> None:
@@ -37,7 +48,7 @@ class Side:
 class Observation:
     """Both sides from one player's point of view, plus the match clock."""
 
-    __slots__ = ("frame", "phase", "me", "opp")
+    __slots__ = ("frame", "me", "opp", "phase")
 
     def __init__(self, frame: int, phase: int, me: Side, opp: Side) -> None:
         self.frame = frame

@@ -10,8 +10,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .fighter import (
-    ATTACK, BLOCK_CROUCH, BLOCK_STAND, BLOCKSTUN, CROUCH, GETUP, HEALTH, HITSTUN, JUMP,
-    KNOCKDOWN, KO, SPECIAL, THROWN, VICTORY, Fighter,
+    ATTACK,
+    BLOCK_CROUCH,
+    BLOCK_STAND,
+    BLOCKSTUN,
+    CROUCH,
+    GETUP,
+    HEALTH,
+    HITSTUN,
+    JUMP,
+    KNOCKDOWN,
+    KO,
+    SPECIAL,
+    THROWN,
+    VICTORY,
+    Fighter,
 )
 from .frame_data import SUB
 
@@ -150,6 +163,16 @@ def _hud(img: np.ndarray, sim: SF2Sim) -> None:
         chip_x = 100 if side == 0 else WIDTH - 108
         _rect(img, chip_x, 26, chip_x + 8, 33, f.char.colors[0])
     _number(img, sim.timer, WIDTH // 2 - 11, 8, 3, (250, 250, 250))
+    if sim.phase == 0:
+        # Round announcement: the round number, large, mid-screen.
+        _rect(img, WIDTH // 2 - 30, 70, WIDTH // 2 + 30, 116, (30, 30, 60))
+        _number(img, sim.round, WIDTH // 2 - 22, 78, 6, (250, 220, 40))
+    elif sim.phase == 3 and sim.match_winner in (1, 2):
+        # Match result: the winner's colours and player number.
+        colors = sim.fighters[sim.match_winner - 1].char.colors
+        _rect(img, WIDTH // 2 - 40, 66, WIDTH // 2 + 40, 120, colors[0])
+        _rect(img, WIDTH // 2 - 36, 70, WIDTH // 2 + 36, 116, colors[1])
+        _number(img, sim.match_winner, WIDTH // 2 - 22, 78, 6, (20, 20, 20))
 
 
 def render(sim: SF2Sim) -> np.ndarray:

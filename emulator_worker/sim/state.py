@@ -15,10 +15,10 @@ import zlib
 from typing import TYPE_CHECKING
 
 from .buttons import MASK_LIMIT
-from .characters import ROSTER
+from .characters import ROSTER, Character
 from .cpu import LEVELS, CpuController
 from .fighter import HEALTH, Fighter
-from .frame_data import SUB
+from .frame_data import SUB, Move
 from .motion import HISTORY
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +51,7 @@ FIGHTER_FIELDS: tuple[tuple[str, int, int], ...] = (
 CPU_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("level", 1, len(LEVELS)), ("fpc", 1, 64), ("hold", 0, MASK_LIMIT - 1),
     ("wait", 0, 1 << 20), ("back_held", 0, _BIG), ("down_held", 0, _BIG),
-    ("back_bit", 0, MASK_LIMIT - 1), ("seen", 0, 7),
+    ("back_bit", 0, MASK_LIMIT - 1), ("seen", 0, 7), ("keep", 0, MASK_LIMIT - 1),
 )
 
 
@@ -69,7 +69,7 @@ def dump(sim: SF2Sim) -> bytes:
         values.append(f.move.key if f.move is not None else -1)
         values.append(f.pmove.key if f.pmove is not None else -1)
         values.append(len(f.hist_d))
-        for d, t in zip(f.hist_d, f.hist_t):
+        for d, t in zip(f.hist_d, f.hist_t, strict=True):
             values += [d, t]
     payload = struct.pack(f"<{len(values)}q", *values)
     head = _HEADER.pack(MAGIC, VERSION, len(payload)) + payload
@@ -153,11 +153,11 @@ def load(sim: SF2Sim, data: bytes) -> None:
     sim.fighters = (fighters[0], fighters[1])
 
 
-def _move(char: object, key: int, what: str) -> object:
+def _move(char: Character, key: int, what: str) -> Move | None:
     from .game import SimStateError
     if key == -1:
         return None
-    move = char.moves.get(key)  # type: ignore[attr-defined]
+    move = char.moves.get(key)
     if move is None:
         raise SimStateError(f"save state {what} key {key} unknown for this character")
     return move

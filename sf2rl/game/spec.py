@@ -243,5 +243,5 @@ class Decoder:
             projectile=bool(g("projectile")),
             projectile_x=g("projectile_x"),
             stun=g("stun"),
-            ko=ko or (health == 0 and "p1_health" in v),
+            ko=ko or (health == 0 and f"p{i}_health" in v),
         )

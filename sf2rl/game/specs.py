@@ -170,7 +170,7 @@ SF2_SCE_GENESIS = GameSpec(
                 "health": F(0xFF82C2, "i16be", True),
                 "x": F(0xFF8286, "u16be"),
                 "y": F(0xFF828A, "u16be"),
-                "rounds_won": F(0xFF8457, "u8", True),
+                "rounds_won": F(0xFF8457, "u32be", True),
             }
         ),
     ),

@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from emulator_worker.sim import (
-    BUTTONS, CHARACTERS, GLOBAL_FIELDS, HEIGHT, PLAYER_FIELDS, RAM_SIZE, WIDTH, CpuAgent,
-    SF2Sim, UnknownButtonError, buttons_to_mask, player_base,
+    BUTTONS,
+    CHARACTERS,
+    GLOBAL_FIELDS,
+    HEIGHT,
+    PLAYER_FIELDS,
+    RAM_SIZE,
+    WIDTH,
+    CpuAgent,
+    SF2Sim,
+    UnknownButtonError,
+    buttons_to_mask,
+    player_base,
 )
 
 P1, P2 = player_base(0), player_base(1)

@@ -95,14 +95,14 @@ def test_sf2_turbo_snes_map_from_architecture_addresses() -> None:
 
 
 def test_sf2_sce_genesis_map_from_integration_addresses() -> None:
-    # stable-retro's data.json: health >i2 at 0xFF8042/0xFF82C2, round wins u1 at 0xFF81DA/0xFF8457.
+    # stable-retro's data.json: health >i2 at 0xFF8042/0xFF82C2, round wins |u1 at 0xFF81DA and >u4 at 0xFF8457.
     buf = _lay_out(
         SF2_SCE_GENESIS,
         {
             0xFF8042: (">h", 99),
             0xFF82C2: (">h", -1),
             0xFF81DA: ("<B", 1),
-            0xFF8457: ("<B", 2),
+            0xFF8457: (">I", 2),
             0xFF8006: (">H", 150),
             0xFF972A: ("<B", 0x87),
         },

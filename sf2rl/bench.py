@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from sf2rl.config import EnvConfig
+from sf2rl.console import GAME_OPTION
 from sf2rl.env import SF2Env
+from sf2rl.game.specs import get_game
 from sf2rl.pool import SpawnedPool
 
 
@@ -59,12 +61,15 @@ def bench_rtt(quick: bool = False) -> dict[str, Any]:
 
 def bench_transport(backend: str, game: str, quick: bool = False) -> dict[str, Any]:
     """Env steps/s in-process vs. through a worker host, alternating runs, at frame skip 1, 4 and 20."""
-    pool = SpawnedPool(backend, 1)
+    spec = get_game(game)
+    options = {GAME_OPTION[backend]: spec.backends[backend]} if backend in GAME_OPTION else {}
+    pool = SpawnedPool(backend, 1, options)
     pool.start()
     out: dict[str, Any] = {}
     try:
         for skip in (1, 4, 20):
-            base = {"game": game, "frame_skip": skip, "action_set": "seed", "max_episode_steps": 100000}
+            base = {"game": game, "frame_skip": skip, "action_set": "seed", "max_episode_steps": 100000,
+                    "characters": (spec.characters[0], spec.characters[-1])}  # fmt: skip
             local = SF2Env(EnvConfig(backend=backend, **base))
             remote = SF2Env(EnvConfig(backend=pool.endpoints[0], **base))
             steps = max(200, (2000 if quick else 6000) // skip)

@@ -17,6 +17,7 @@ from rich.table import Table
 from sf2rl.config import EnvConfig
 from sf2rl.console import GAME_OPTION
 from sf2rl.env import SF2Env
+from sf2rl.errors import ConfigError
 from sf2rl.game.specs import get_game
 from sf2rl.pool import SpawnedPool
 
@@ -104,7 +105,7 @@ def run_bench(quick: bool = False, only: list[str] | None = None) -> dict[str, A
     """Run the selected sections (all by default) and return the report."""
     unknown = sorted(set(only or ()) - set(SECTIONS))
     if unknown:
-        raise ValueError(f"unknown bench sections {unknown}; valid: {sorted(SECTIONS)}")
+        raise ConfigError(f"unknown bench sections {unknown}; valid: {sorted(SECTIONS)}")
     report: dict[str, Any] = {"quick": quick, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for name, fn in SECTIONS.items():
         if only and name not in only:

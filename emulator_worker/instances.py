@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -192,16 +191,20 @@ def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identit
         else:  # a request the host forwarded: [client identity, *frames]
             control.send_multipart([tag, *executor.handle(msg[1:])], copy=False)
 
-    while True:
-        events = dict(poller.poll())
-        if control in events:
-            on_control(control.recv_multipart())
-        if direct is not None and direct in events:
-            client, *frames = direct.recv_multipart()
-            if not executor.admits(frames) and control.poll(int(GRANT_WAIT_S * 1000)):
-                # The host grants before it answers the lease, but the grant may still be in flight.
+    try:
+        while True:
+            events = dict(poller.poll())
+            if control in events:
                 on_control(control.recv_multipart())
-            direct.send_multipart([client, *executor.handle(frames)], copy=False)
+            if direct is not None and direct in events:
+                client, *frames = direct.recv_multipart()
+                if not executor.admits(frames) and control.poll(int(GRANT_WAIT_S * 1000)):
+                    # The host grants before it answers the lease, but the grant may still be in flight.
+                    on_control(control.recv_multipart())
+                direct.send_multipart([client, *executor.handle(frames)], copy=False)
+    finally:
+        # Emulators with processes of their own (EmuHawk) must not outlive us.
+        executor.backend.close()
 
 
 class Instance:
@@ -276,6 +279,10 @@ class Instance:
         self.proc = None
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)  # unwinds serve_instance, which closes the backend
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of an instance child process."""
     ap = argparse.ArgumentParser(description="one emulator instance (started by emulator-worker serve)")
@@ -287,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--curve-secret-key")
     ap.add_argument("--authorized-keys")
     args = ap.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     data = DataSocket(args.data_bind, args.curve_secret_key, args.authorized_keys) if args.data_bind else None
     serve_instance(args.backend, json.loads(args.options), args.endpoint, args.identity.encode(), data)
 

@@ -293,15 +293,17 @@ class _Heartbeat(threading.Thread):
         self.lost = False
 
     def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            try:
-                self.client.call(p.Heartbeat(id=self.client._next_id(), lease=self.lease))
-            except errors.LeaseLostError:
-                self.lost = True
-                return
-            except errors.WorkerError:
-                continue  # host briefly unreachable: keep trying until the owner gives up
-        self.client._sock.close(0)
+        try:
+            while not self._stop_event.wait(self.interval):
+                try:
+                    self.client.call(p.Heartbeat(id=self.client._next_id(), lease=self.lease))
+                except errors.LeaseLostError:
+                    self.lost = True
+                    return
+                except errors.WorkerError:
+                    continue  # host briefly unreachable: keep trying until the owner gives up
+        finally:
+            self.client._sock.close(0)
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -52,6 +52,16 @@ class BackendUnavailable(RuntimeError):
     """A backend's emulator, ROM or runtime is missing; the message says what to install."""
 
 
+def check_step(buttons: tuple[str, ...], p1: int, p2: int, frames: int) -> None:
+    """Reject masks wider than the pad and negative frame counts, naming the bad value."""
+    top = (1 << len(buttons)) - 1
+    for label, mask in (("p1", p1), ("p2", p2)):
+        if not 0 <= mask <= top:
+            raise ValueError(f"{label} mask {mask} outside the {len(buttons)}-button pad (0..{top})")
+    if frames < 0:
+        raise ValueError(f"frames must be >= 0, got {frames}")
+
+
 def resolve_state_path(folder: Path, name: str) -> Path:
     """Resolve a savestate name inside ``folder``, refusing anything that escapes it."""
     root = folder.resolve()

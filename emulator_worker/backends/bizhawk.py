@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from emulator_worker.backends.base import BackendUnavailable, ResetOptions, resolve_state_path
+from emulator_worker.backends.base import BackendUnavailable, ResetOptions, check_step, resolve_state_path
 from emulator_worker.bizhawk import (
     BRIDGE_VERSION,
     SNES_PAD,
@@ -279,12 +279,7 @@ class BizHawkBackend:
 
     def step(self, p1: int, p2: int, frames: int) -> None:
         """Hold the masks for ``frames`` frames; the bridge calls joypad.set before every frame."""
-        top = (1 << len(self.buttons)) - 1
-        for label, mask in (("p1", p1), ("p2", p2)):
-            if not 0 <= mask <= top:
-                raise ValueError(f"{label} mask {mask} outside the {len(self.buttons)}-button pad (0..{top})")
-        if frames < 0:
-            raise ValueError(f"frames must be >= 0, got {frames}")
+        check_step(self.buttons, p1, p2, frames)
         self._ram_fresh = False
         self._call(bridge_command("step", p1, p2, frames), timeout=self.io_timeout + frames * SECONDS_PER_FRAME_BOUND)
 

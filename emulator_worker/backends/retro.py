@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from emulator_worker.backends.base import BackendUnavailable, ResetOptions, resolve_state_path
+from emulator_worker.backends.base import BackendUnavailable, ResetOptions, check_step, resolve_state_path
 
 _ORDER = {"<": "little", ">": "big"}
 
@@ -154,12 +154,7 @@ class RetroBackend:
 
     def step(self, p1: int, p2: int, frames: int) -> None:
         """Hold the masks for ``frames`` frames (p2 only with players=2)."""
-        top = (1 << len(self.buttons)) - 1
-        for label, mask in (("p1", p1), ("p2", p2)):
-            if not 0 <= mask <= top:
-                raise ValueError(f"{label} mask {mask} outside the {len(self.buttons)}-button pad (0..{top})")
-        if frames < 0:
-            raise ValueError(f"frames must be >= 0, got {frames}")
+        check_step(self.buttons, p1, p2, frames)
         em = self._env.em
         a1 = self._array(p1)
         a2 = self._array(p2) if self.players == 2 else None

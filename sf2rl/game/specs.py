@@ -123,6 +123,11 @@ def _turbo_player(base: int) -> Mapping[str, Field]:
     )
 
 
+# Character ids in roster order (select-screen order is not the ROMs' id order; unverified).
+WORLD_WARRIORS = ("ryu", "ehonda", "blanka", "guile", "ken", "chunli", "zangief", "dhalsim",
+                  "balrog", "vega", "sagat", "bison")  # fmt: skip
+NEW_CHALLENGERS = ("cammy", "thawk", "feilong", "deejay")
+
 SF2_TURBO_SNES = GameSpec(
     id="sf2-turbo-snes",
     title="Super Street Fighter II Turbo (SNES, USA)",
@@ -130,24 +135,7 @@ SF2_TURBO_SNES = GameSpec(
     players=(_turbo_player(0x0500), _turbo_player(0x0700)),
     globals=MappingProxyType({"timer": F(0x18F3, "bcd8")}),
     buttons=MappingProxyType({"bizhawk": SNES_BUTTONS}),
-    characters=(
-        "ryu",
-        "ehonda",
-        "blanka",
-        "guile",
-        "ken",
-        "chunli",
-        "zangief",
-        "dhalsim",
-        "balrog",
-        "vega",
-        "sagat",
-        "bison",
-        "cammy",
-        "thawk",
-        "feilong",
-        "deejay",
-    ),
+    characters=WORLD_WARRIORS + NEW_CHALLENGERS,
     ko_value=0xFF,
     notes="WRAM offsets from community RAM maps and Gyroscope's bridge; none verified here (no ROM).",
 )
@@ -176,20 +164,7 @@ SF2_SCE_GENESIS = GameSpec(
     ),
     globals=MappingProxyType({"timer": F(0xFF972A, "bcd8")}),
     buttons=MappingProxyType({"retro": GENESIS_BUTTONS}),
-    characters=(
-        "ryu",
-        "ehonda",
-        "blanka",
-        "guile",
-        "ken",
-        "chunli",
-        "zangief",
-        "dhalsim",
-        "balrog",
-        "vega",
-        "sagat",
-        "bison",
-    ),
+    characters=WORLD_WARRIORS,
     ram_base=0xFF0000,
     notes="health and round wins come from stable-retro's integration data.json; x, y, timer are unverified.",
 )

@@ -39,7 +39,12 @@ def _serve(args: argparse.Namespace) -> int:
         instance_timeout=args.instance_timeout,
         direct=not args.no_direct,
     )
-    WorkerHost(config).serve_forever()
+    try:
+        host = WorkerHost(config)
+    except zmq.ZMQError as e:
+        print(f"cannot bind {args.bind}: {e}; pick a free port or another --bind", file=sys.stderr)
+        return 2
+    host.serve_forever()
     return 0
 
 
@@ -96,7 +101,10 @@ def _keygen(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     public, secret = zmq.auth.create_certificates(str(out), args.name)
     print(f"public key: {public}\nsecret key: {secret}  (keep private)")
-    print(f"copy {Path(public).name} into the other side's --authorized-keys folder")
+    print(
+        f"share only {Path(public).name}: a host lists its clients' public keys in --authorized-keys; "
+        "clients name the host's public key as server_key (emulator-worker ping --server-key)"
+    )
     return 0
 
 

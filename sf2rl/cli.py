@@ -17,15 +17,15 @@ from sf2rl.errors import SF2RLError
 console = Console(stderr=True, soft_wrap=True)
 DEFAULT_URI = "sqlite:///mlflow.db"
 # Modules that add their own subcommands: each has `register(subparsers)` setting `func(args) -> int`.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["sf2rl.evaluate", "sf2rl.replay", "sf2rl.tournament", "sf2rl.watch"]
 
 
 def _validate(args: argparse.Namespace) -> int:
     from sf2rl.sweep.schema import load_sweep
 
     sweep = load_sweep(args.file)
-    n = len(sweep.space)
-    console.print(f"[green]ok[/green] {args.file}: sweep {sweep.name!r}, {n} swept key(s), backend {sweep.pool.backend}")
+    what = f"sweep {sweep.name!r}, {len(sweep.space)} swept key(s), {sweep.pool.backend} backend"
+    console.print(f"[green]ok[/green] {args.file}: {what}")
     return 0
 
 

@@ -60,12 +60,16 @@ class EnvConfig(BaseModel):
     )
     game: str = Field("sim", description=f"game spec; one of {sorted(GAMES)}")
     characters: tuple[str | list[str], str | list[str]] = Field(
-        ("ryu", "ken"), description="[agent, opponent] characters; a list means pick one at random per episode"
+        ("ryu", "ken"),
+        description="[agent, opponent] characters; a list means pick one at random per episode; "
+        "default the game's first two",
     )
     difficulty: int | list[int] = Field(3, description="CPU level 1-8; a list means pick one at random per episode")
     episode: Literal["round", "match"] = Field("round", description="episode ends after one round or the match")
     action_set: str = Field("seed", description=f"discrete action set; one of {sorted(ACTION_SETS)}")
-    obs: Literal["ram", "pixels"] = Field("ram", description="'ram': normalized decoded state; 'pixels': grayscale frames")
+    obs: Literal["ram", "pixels"] = Field(
+        "ram", description="'ram': normalized decoded state; 'pixels': grayscale frames"
+    )
     frame_skip: int = Field(4, ge=1, le=120, description="frames per agent step (the talk acted every 20)")
     hold_frames: int | None = Field(
         None, ge=1, description="frames the buttons are held within a step, then released; default the whole step"
@@ -79,6 +83,34 @@ class EnvConfig(BaseModel):
     pixel_size: int = Field(84, ge=16, le=224, description="side of the square grayscale observation (pixels obs)")
     frame_stack: int = Field(4, ge=1, le=16, description="frames stacked in a pixels observation")
     worker: WorkerConfig = Field(default_factory=WorkerConfig, description="remote worker connection settings")
+    opponent: str = Field(
+        "cpu",
+        description="who plays player 2: 'cpu' (the game's CPU at `difficulty`), a baseline policy name "
+        "('random', 'heuristic', 'cpu-5', ...), a checkpoint path / folder of checkpoints, or 'self' in a "
+        "sweep: the trial's own newest checkpoint (self-play; set opponent_refresh_episodes)",
+    )
+    opponent_refresh_episodes: int = Field(
+        0, ge=0, description="reload the newest checkpoint under `opponent` every N episodes (0 = load it once)"
+    )
+    publish_frames: str | None = Field(
+        None, description="ZeroMQ endpoint of an `sf2rl watch` viewer to publish small frames to (never blocks)"
+    )
+    publish_fps: float = Field(4.0, gt=0, le=60, description="most frames per second one env publishes to the viewer")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        """`reward="win_loss"` means `reward={"name": "win_loss"}`; characters default to the game's first two."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("reward"), str):
+            data["reward"] = {"name": data["reward"]}
+        game = GAMES.get(str(data.get("game", "sim")))
+        if "characters" not in data and game is not None:
+            roster = game.characters
+            data["characters"] = (roster[0], roster[1 if len(roster) > 1 else 0])
+        return data
 
     _check_game = field_validator("game")(lambda v: _one_of(v, GAMES, "game"))
     _check_actions = field_validator("action_set")(lambda v: _one_of(v, ACTION_SETS, "action set"))
@@ -100,13 +132,23 @@ class EnvConfig(BaseModel):
                     raise ValueError(f"unknown character {name!r} for game {self.game}; valid: {list(spec.characters)}")
         if self.hold_frames is not None and self.hold_frames > self.frame_skip:
             raise ValueError(f"hold_frames ({self.hold_frames}) cannot exceed frame_skip ({self.frame_skip})")
+        if self.publish_frames is not None and not self.publish_frames.startswith(("tcp://", "ipc://")):
+            raise ValueError(f"publish_frames must be a tcp:// or ipc:// endpoint, got {self.publish_frames!r}")
+        if not self.opponent:
+            raise ValueError("opponent must be 'cpu', a baseline policy name, or a checkpoint path")
+        if self.opponent == "self" and self.opponent_refresh_episodes < 1:
+            raise ValueError("opponent 'self' follows the trial's checkpoints: set opponent_refresh_episodes >= 1")
         if self.reaction_delay >= self.frame_skip:
             raise ValueError(f"reaction_delay ({self.reaction_delay}) must be below frame_skip ({self.frame_skip})")
         local = self.backend in LOCAL_BACKENDS
         if not local and not self.backend.startswith(("tcp://", "ipc://")):
-            raise ValueError(f"backend must be one of {list(LOCAL_BACKENDS)} or a tcp:// endpoint, got {self.backend!r}")
+            raise ValueError(
+                f"backend must be one of {list(LOCAL_BACKENDS)} or a tcp:// endpoint, got {self.backend!r}"
+            )
         if local and self.backend not in spec.backends:
-            raise ValueError(f"game {self.game} does not run on backend {self.backend}; it runs on {sorted(spec.backends)}")
+            raise ValueError(
+                f"game {self.game} does not run on backend {self.backend}; it runs on {sorted(spec.backends)}"
+            )
         return self
 
     @property

@@ -39,6 +39,8 @@ def _type(annotation: Any) -> str:
 def _default(field: Any) -> str:
     if field.default is not PydanticUndefined:
         value = field.default
+    elif isinstance(field.default_factory, types.FunctionType):
+        return f"`{field.default_factory.__name__}()`"  # environment-dependent: say where it comes from
     elif field.default_factory is not None:
         value = field.default_factory()
     else:

@@ -1,10 +1,14 @@
-"""SF2Env: the one place with gymnasium semantics (obs, actions, frame skip, reward, episodes)."""
+"""SF2Env: the one place with gymnasium semantics (obs, actions, frame skip, reward, episodes).
+
+Player 2 is the game's CPU, or, in two-controller mode, an opponent policy (a
+baseline or a frozen checkpoint) that sees the match from its own side.
+"""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -17,6 +21,9 @@ from sf2rl.game.spec import Category, Decoder, GameState
 from sf2rl.game.specs import get_game
 from sf2rl.rewards import HEALTH_BASED, Reward
 
+if TYPE_CHECKING:
+    from sf2rl.policies import Policy
+
 CATEGORIES = tuple(Category)
 INTRO_FRAMES_MAX = 600
 SCALAR_FEATURES = (
@@ -25,13 +32,63 @@ SCALAR_FEATURES = (
 )  # fmt: skip
 
 
+def spaces(cfg: EnvConfig) -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
+    """The observation and action spaces an env with these options has."""
+    n_chars = len(get_game(cfg.game).characters)
+    if cfg.obs == "ram":
+        size = len(SCALAR_FEATURES) + 2 * len(CATEGORIES) + 2 * n_chars
+        obs: gym.spaces.Box = gym.spaces.Box(-1.0, 1.0, (size,), np.float32)
+    else:
+        obs = gym.spaces.Box(0, 255, (cfg.pixel_size, cfg.pixel_size, cfg.frame_stack), np.uint8)
+    return obs, gym.spaces.Discrete(len(get_action_set(cfg.action_set)))
+
+
+def plan_step(cfg: EnvConfig, beats: tuple[int, ...], last_mask: int) -> tuple[list[tuple[int, int]], int]:
+    """One player's (mask, frames) runs for a step: delay, beats, hold and release; and the mask left held."""
+    runs: list[tuple[int, int]] = []
+    hold = cfg.hold_frames or cfg.frame_skip
+    left = cfg.frame_skip
+    if cfg.reaction_delay:
+        runs.append((last_mask, cfg.reaction_delay))
+        left -= cfg.reaction_delay
+    if len(beats) > 1:
+        # A motion needs at least one frame per beat, so a macro may outlast a very short step.
+        per = max(1, min(3, left // len(beats)))
+        runs += [(m, per) for m in beats[:-1]]
+        runs.append((beats[-1], max(1, left - per * (len(beats) - 1))))
+    else:
+        held = min(hold, left)
+        runs.append((beats[0], held))
+        if left > held:
+            runs.append((0, left - held))
+    return runs, runs[-1][0] if len(beats) > 1 or hold >= left else 0
+
+
+def merge_runs(p1: list[tuple[int, int]], p2: list[tuple[int, int]]) -> tuple[Segment, ...]:
+    """Both players' runs as one list of segments, cut wherever either player's input changes."""
+    frames1 = [m for m, n in p1 for _ in range(n)]
+    frames2 = [m for m, n in p2 for _ in range(n)]
+    # A macro can outlast the step on one side only: the other side keeps its last input meanwhile.
+    length = max(len(frames1), len(frames2))
+    frames1 += [frames1[-1]] * (length - len(frames1))
+    frames2 += [frames2[-1]] * (length - len(frames2))
+    segs: list[Segment] = []
+    for a, b in zip(frames1, frames2, strict=True):
+        if segs and segs[-1].p1 == a and segs[-1].p2 == b:
+            segs[-1] = Segment(a, b, segs[-1].frames + 1)
+        else:
+            segs.append(Segment(a, b, 1))
+    return tuple(segs)
+
+
 class SF2Env(gym.Env[np.ndarray, np.int64]):
     """Street Fighter II (or the built-in simulator) as a gymnasium env, played as player 1."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 60}  # noqa: RUF012 (gymnasium's own attribute)
 
-    def __init__(self, config: EnvConfig | Mapping[str, Any] | None = None, render_mode: str | None = None,
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, config: EnvConfig | Mapping[str, Any] | None = None, render_mode: str | None = None, **kwargs: Any
+    ) -> None:
         if isinstance(config, EnvConfig):
             self.config = config.model_copy(update=kwargs) if kwargs else config
         else:
@@ -41,17 +98,12 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
         self.game = get_game(cfg.game)
         self.decoder = Decoder(self.game)
         self.actions = get_action_set(cfg.action_set)
-        self.action_space = gym.spaces.Discrete(len(self.actions))
-        n_chars = len(self.game.characters)
-        if cfg.obs == "ram":
-            size = len(SCALAR_FEATURES) + 2 * len(CATEGORIES) + 2 * n_chars
-            self.observation_space = gym.spaces.Box(-1.0, 1.0, (size,), np.float32)
-        else:
-            shape = (cfg.pixel_size, cfg.pixel_size, cfg.frame_stack)
-            self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
-        scale = cfg.reward.scale / (self.game.max_health if cfg.reward.normalize and cfg.reward.name in HEALTH_BASED else 1)
+        self.observation_space, self.action_space = spaces(cfg)
+        self._ram_size = len(SCALAR_FEATURES) + 2 * len(CATEGORIES) + 2 * len(self.game.characters)
+        scale = cfg.reward.scale / (
+            self.game.max_health if cfg.reward.normalize and cfg.reward.name in HEALTH_BASED else 1
+        )
         self.reward_fn = Reward(cfg.reward.name, cfg.reward.params, scale, cfg.reward.clip)
-        self.hold = cfg.hold_frames or cfg.frame_skip
         self._console: Console | None = None
         self._encoder: ActionEncoder | None = None
         self._frames: deque[np.ndarray] = deque(maxlen=cfg.frame_stack)
@@ -60,6 +112,19 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
         self._steps = 0
         self._frames_played = 0
         self._pixel_index: tuple[np.ndarray, np.ndarray] | None = None
+        self.ram_bytes = 0
+        """Set above 0 to also fetch that many raw RAM bytes each step into :attr:`ram` (scripted agents)."""
+        self.ram: np.ndarray | None = None
+        self._full_ram = 0
+        self._opponent: Policy | None = None
+        self._opponent_loaded = cfg.opponent == "cpu"
+        self._opp_encoders: dict[str, ActionEncoder] = {}
+        self._opp_last_mask = 0
+        self.opponent_action: int | None = None
+        """Player 2's last action index (two-controller mode), for HUDs."""
+        self._episodes = 0
+        self._return = 0.0
+        self._publisher: Any = None
 
     # ------------------------------------------------------------ plumbing
 
@@ -77,31 +142,78 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
     def _pick(self, choice: Any) -> Any:
         return choice[int(self.np_random.integers(len(choice)))] if isinstance(choice, list) else choice
 
+    @property
+    def state(self) -> GameState:
+        """The decoded state after the last reset or step."""
+        if self._state is None:
+            raise RuntimeError("call reset() before reading the state")
+        return self._state
+
+    @property
+    def opponent(self) -> Policy | None:
+        """Player 2's policy in two-controller mode, or None when the game's CPU plays."""
+        if not self._opponent_loaded:
+            from sf2rl.policies import load_policy
+
+            self._opponent = load_policy(
+                self.config.opponent,
+                self.config,
+                seat="opponent",
+                refresh_episodes=self.config.opponent_refresh_episodes,
+            )
+            self._opponent_loaded = True
+        return self._opponent
+
+    def set_opponent(self, policy: Policy | None) -> None:
+        """Let ``policy`` play player 2 from the next reset on (None: the game's CPU)."""
+        self._opponent = policy
+        self._opponent_loaded = True
+
+    def _ranges(self) -> tuple[tuple[int, int], ...]:
+        opp = self.opponent
+        self._full_ram = max(self.ram_bytes, opp.needs_ram if opp is not None else 0)
+        return ((0, self._full_ram),) if self._full_ram else self.decoder.ranges
+
     def _decode(self, ram: bytes) -> GameState:
+        if self._full_ram:
+            # The raw RAM was fetched for a scripted agent: cut the decoder's ranges out of it.
+            self.ram = np.frombuffer(ram, np.uint8)
+            ram = b"".join(bytes(ram[s : s + n]) for s, n in self.decoder.ranges)
         return self.decoder.decode(ram)
 
     # ------------------------------------------------------------- gym API
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start a new match (and skip its intro)."""
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new match (and skip its intro); ``options`` may set this match's characters and difficulty."""
         super().reset(seed=seed)
         cfg = self.config
-        chars = tuple(self.game.characters.index(self._pick(c)) for c in cfg.characters)
-        difficulty = int(self._pick(cfg.difficulty))
+        opts = options or {}
+        chars = tuple(self.game.characters.index(self._pick(c)) for c in opts.get("characters", cfg.characters))
+        difficulty = int(self._pick(opts.get("difficulty", cfg.difficulty)))
         pixels = cfg.obs == "pixels"
+        opponent = self.opponent
+        if opponent is not None:
+            opponent.reset(seed=int(self.np_random.integers(2**31)))
+        ranges = self._ranges()
         obs = self.console.reset(
-            self.decoder.ranges, pixels, seed=int(self.np_random.integers(2**62)), characters=chars,
-            difficulty=difficulty, two_player=False, state=cfg.start_state,
+            ranges, pixels, seed=int(self.np_random.integers(2**62)), characters=chars,
+            difficulty=difficulty, two_player=opponent is not None, state=cfg.start_state,
         )  # fmt: skip
         state = self._decode(obs.ram)
         frames = 0
         while self.game.match_over_phase is not None and state.phase == 0 and frames < INTRO_FRAMES_MAX:
-            obs = self.console.step((Segment(0, 0, 15),), self.decoder.ranges, pixels)
+            obs = self.console.step((Segment(0, 0, 15),), ranges, pixels)
             state, frames = self._decode(obs.ram), frames + 15
         self._state = state
         self._last_mask = 0
+        self._opp_last_mask = 0
+        self.opponent_action = None
         self._steps = 0
         self._frames_played = 0
+        self._episodes += 1
+        self._return = 0.0
         self._frames.clear()
         if pixels:
             for _ in range(cfg.frame_stack):
@@ -111,36 +223,41 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
     def segments(self, action: int, facing_right: bool) -> tuple[Segment, ...]:
         """The input segments one agent step sends: delay, beats, hold and release."""
         assert self._encoder is not None
-        cfg = self.config
-        beats = self._encoder.beats(action, facing_right)
-        segs: list[Segment] = []
-        left = cfg.frame_skip
-        if cfg.reaction_delay:
-            segs.append(Segment(self._last_mask, 0, cfg.reaction_delay))
-            left -= cfg.reaction_delay
-        if len(beats) > 1:
-            # A motion needs at least one frame per beat, so a macro may outlast a very short step.
-            per = max(1, min(3, left // len(beats)))
-            segs += [Segment(m, 0, per) for m in beats[:-1]]
-            segs.append(Segment(beats[-1], 0, max(1, left - per * (len(beats) - 1))))
-        else:
-            held = min(self.hold, left)
-            segs.append(Segment(beats[0], 0, held))
-            if left > held:
-                segs.append(Segment(0, 0, left - held))
-        self._last_mask = segs[-1].p1 if len(beats) > 1 or self.hold >= left else 0
-        return tuple(segs)
+        runs, self._last_mask = plan_step(self.config, self._encoder.beats(action, facing_right), self._last_mask)
+        return tuple(Segment(m, 0, n) for m, n in runs)
+
+    def _opponent_runs(self, state: GameState) -> list[tuple[int, int]]:
+        """Player 2's inputs for this step, decided from its own side of ``state``."""
+        opponent = self._opponent
+        assert opponent is not None
+        mine = state.swapped()
+        obs = self.ram_features(mine)
+        action = int(opponent.act(obs, mine, ram=self.ram, player=1))
+        encoder = self._opp_encoders.get(opponent.action_set)
+        if encoder is None:
+            actions = get_action_set(opponent.action_set)
+            encoder = ActionEncoder(actions, self.game.buttons[self.console.backend], self.console.buttons)
+            self._opp_encoders[opponent.action_set] = encoder
+        if not 0 <= action < len(encoder.actions):
+            raise ValueError(f"opponent {opponent.name} chose action {action} outside its {len(encoder.actions)}")
+        self.opponent_action = action
+        runs, self._opp_last_mask = plan_step(
+            self.config, encoder.beats(action, mine.p1.x <= mine.p2.x), self._opp_last_mask
+        )
+        return runs
 
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Run one agent step of ``frame_skip`` frames."""
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(int(action)):
-            raise ValueError(f"action {action!r} outside Discrete({self.action_space.n})")
+            raise ValueError(f"action {action!r} outside Discrete({len(self.actions)})")
         prev = self._state
         pixels = self.config.obs == "pixels"
         segments = self.segments(int(action), prev.p1.x <= prev.p2.x)
-        obs = self.console.step(segments, self.decoder.ranges, pixels)
+        if self._opponent is not None:
+            segments = merge_runs([(s.p1, s.frames) for s in segments], self._opponent_runs(prev))
+        obs = self.console.step(segments, self._ranges(), pixels)
         self._frames_played += sum(s.frames for s in segments)
         curr = self._decode(obs.ram)
         if pixels:
@@ -148,6 +265,7 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
         self._state = curr
         self._steps += 1
         reward = self.reward_fn(prev, curr)
+        self._return += reward
         terminated = curr.match_over if self.config.episode == "match" else curr.round_over
         truncated = not terminated and self._steps >= self.config.max_episode_steps
         info: dict[str, Any] = {"frames": self._frames_played}
@@ -155,7 +273,24 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
             info["rtt_ms"] = rtt
         if terminated or truncated:
             info.update(self._outcome(curr, terminated))
+        if self.config.publish_frames:
+            self._publish(curr)
         return self._observe(curr), reward, terminated, truncated, info
+
+    def _publish(self, state: GameState) -> None:
+        """Offer a frame to the `sf2rl watch` viewer; rate-limited and never blocking."""
+        if self._publisher is None:
+            from sf2rl.watch import FramePublisher
+
+            self._publisher = FramePublisher(str(self.config.publish_frames), self.config.publish_fps)
+        if self._publisher.due():
+            meta = {
+                "episode": self._episodes, "step": self._steps, "return": round(self._return, 3),
+                "health": [state.p1.health, state.p2.health], "max_health": self.game.max_health,
+                "rounds": [state.p1.rounds_won, state.p2.rounds_won], "timer": state.timer,
+                "opponent": self._opponent.name if self._opponent is not None else "cpu",
+            }  # fmt: skip
+            self._publisher.publish(self.console.frame(), meta)
 
     def _outcome(self, s: GameState, terminated: bool) -> dict[str, Any]:
         if self.config.episode == "match":
@@ -179,6 +314,9 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
         if self._console is not None:
             self._console.close()
             self._console = None
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
 
     # --------------------------------------------------------- observation
 
@@ -200,7 +338,7 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
             me.rounds_won / g.rounds_to_win, op.rounds_won / g.rounds_to_win, float(me.x <= op.x),
         ]  # fmt: skip
         n = len(g.characters)
-        vec = np.zeros(self.observation_space.shape, np.float32)
+        vec = np.zeros(self._ram_size, np.float32)
         k = len(scalars)
         vec[:k] = scalars
         vec[k + CATEGORIES.index(me.category)] = 1.0

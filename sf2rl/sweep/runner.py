@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs as pafs
 import ray
 from ray import tune
 from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
@@ -27,7 +28,7 @@ from sf2rl.tracking import MLflowTracker, Tracker, file_hash, git_commit, trial_
 class SweepOutcome:
     """What a finished sweep reports."""
 
-    experiment_dir: Path
+    experiment_dir: str
     best_trial: str
     best_score: float
     best_checkpoint: str | None
@@ -39,29 +40,35 @@ class SweepOutcome:
 
 def init_ray(address: str | None) -> None:
     """Connect to a cluster (``--address``/``RAY_ADDRESS``) or start a quiet local Ray."""
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if not address:
+        # A private local Ray needs no token; a cluster keeps whatever auth mode its operator chose.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         tmp = os.environ.get("SF2RL_RAY_TMPDIR")
         if tmp:
             kwargs["_temp_dir"] = tmp
     ray.init(address=address, **kwargs)
 
 
-def experiment_dir(sweep: SweepConfig, resume: bool) -> Path:
-    """A fresh ``<storage>/<name>-<time>`` folder, or the newest resumable one."""
-    storage = Path(sweep.storage).resolve()
-    if resume:
-        candidates = sorted(
-            (d for d in storage.glob(f"{sweep.name}-*") if (d / "tuner.pkl").exists()), key=lambda d: d.stat().st_mtime
-        )
-        if not candidates:
-            raise ConfigError(f"nothing to resume: no {sweep.name}-* sweep under {storage}; run without --resume")
-        return candidates[-1]
-    return storage / f"{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+def experiment_dir(sweep: SweepConfig, resume: bool) -> str:
+    """A fresh ``<storage>/<name>-<time>`` location, or the newest resumable one (folders or URIs)."""
+    remote = "://" in sweep.storage
+    storage = sweep.storage.rstrip("/") if remote else str(Path(sweep.storage).resolve())
+    if not resume:
+        return f"{storage}/{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    fs, root = pafs.FileSystem.from_uri(storage) if remote else (pafs.LocalFileSystem(), storage)
+    found = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    names = sorted(
+        i.base_name for i in found
+        if i.type == pafs.FileType.Directory and i.base_name.startswith(f"{sweep.name}-")
+        and fs.get_file_info(f"{i.path}/tuner.pkl").type == pafs.FileType.File
+    )  # fmt: skip
+    if not names:
+        raise ConfigError(f"nothing to resume: no {sweep.name}-* sweep under {storage}; run without --resume")
+    return f"{storage}/{names[-1]}"  # names end in a sortable timestamp
 
 
 def _resolver(sweep: SweepConfig):  # type: ignore[no-untyped-def]
@@ -77,11 +84,12 @@ def run_sweep(
 ) -> SweepOutcome:
     """Run the sweep to completion and log its summary; returns the best trial."""
     exp_dir = experiment_dir(sweep, resume)
+    exp_parent, exp_name = exp_dir.rsplit("/", 1)
     metric, mode = sweep.search.metric, sweep.search.mode
     tracker = None
     stock = sweep.tracking.enabled and sweep.tracking.callback == "ray"
     if sweep.tracking.enabled and not stock:
-        tracker = Tracker(sweep.tracking.uri, sweep.tracking.experiment or sweep.name, exp_dir.name)
+        tracker = Tracker(sweep.tracking.uri, sweep.tracking.experiment or sweep.name, exp_name)
         parent = tracker.parent(
             {
                 "sf2rl.sweep_file": str(sweep_file),
@@ -106,7 +114,7 @@ def run_sweep(
     param_space.env_config[OVERRIDES_KEY] = tune_space(sweep)
     if resume:
         tuner = Tuner.restore(
-            str(exp_dir),
+            exp_dir,
             trainable=PooledDQN,
             resume_unfinished=True,
             resume_errored=True,
@@ -125,8 +133,8 @@ def run_sweep(
                 scheduler=scheduler(sweep),
             ),
             run_config=RunConfig(
-                name=exp_dir.name,
-                storage_path=str(exp_dir.parent),
+                name=exp_name,
+                storage_path=exp_parent,
                 stop=stop,
                 verbose=0,
                 callbacks=callbacks,
@@ -186,7 +194,7 @@ def _row(result: Any, metric: str, sign: int) -> tuple[TrialRow, Any]:
     return row, ckpt
 
 
-def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: Path, tracker: Tracker | None) -> SweepOutcome:
+def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: str, tracker: Tracker | None) -> SweepOutcome:
     """Pick each trial's best checkpoint, log artifacts and plots, and return the sweep's best."""
     metric, mode = sweep.search.metric, sweep.search.mode
     sign = 1 if mode == "max" else -1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -139,12 +140,29 @@ class CheckpointConfig(BaseModel):
     keep: int = Field(2, ge=1, description="best checkpoints kept per trial, by the sweep metric")
 
 
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def default_tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI (as MLflow itself reads it), else the local sqlite store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def default_storage() -> str:
+    """$SF2RL_STORAGE (a cluster's shared folder or bucket), else runs/ here."""
+    return os.environ.get("SF2RL_STORAGE") or "runs"
+
+
 class TrackingConfig(BaseModel):
     """Where MLflow records the sweep."""
 
     model_config = Strict
 
-    uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI (sqlite file or http server)")
+    uri: str = Field(
+        default_factory=default_tracking_uri,
+        description="MLflow tracking URI (sqlite file or http server); default $MLFLOW_TRACKING_URI, "
+        "else sqlite:///mlflow.db in the working directory",
+    )
     experiment: str | None = Field(None, description="MLflow experiment; default the sweep's name")
     enabled: bool = Field(True, description="turn MLflow tracking off (benchmarks only)")
     callback: Literal["sf2rl", "ray"] = Field(
@@ -217,7 +235,11 @@ class SweepConfig(BaseModel):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="per-trial resources")
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="checkpointing")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow tracking")
-    storage: str = Field("runs", description="folder (or URI) for Ray Tune's results and checkpoints")
+    storage: str = Field(
+        default_factory=default_storage,
+        description="folder or URI (e.g. s3://bucket/runs) for Ray Tune's results and checkpoints; "
+        "default $SF2RL_STORAGE, else runs/ in the working directory",
+    )
     seed: int = Field(0, description="base seed for envs and RLlib")
     win_rate_window: int = Field(20, ge=1, description="episodes in the rolling win-rate metric")
 

@@ -11,8 +11,9 @@ from ray.rllib.env.env_context import EnvContext
 from ray.tune.registry import register_env
 
 from sf2rl.client import CurveKeys
-from sf2rl.config import EnvConfig, WorkerConfig
+from sf2rl.config import EnvConfig
 from sf2rl.env import SF2Env
+from sf2rl.errors import ConfigError
 from sf2rl.pool import ConnectedPool, Pool, SpawnedPool
 from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
 from sf2rl.sweep.schema import DQNOptions, SweepConfig, apply_overrides
@@ -22,6 +23,8 @@ SWEEP_KEY = "sf2rl_sweep"
 OVERRIDES_KEY = "sf2rl_overrides"
 ENV_KEY = "sf2rl_env"
 ENDPOINTS_KEY = "sf2rl_endpoints"
+SELF_PLAY = "self"
+"""The `opponent` value meaning: this trial's own newest checkpoint (self-play)."""
 
 
 def make_env(ctx: EnvContext | dict[str, Any]) -> SF2Env:
@@ -41,6 +44,8 @@ register_env(ENV_NAME, make_env)
 
 def base_config(sweep: SweepConfig) -> DQNConfig:
     """The DQN config every trial starts from; per-trial values are applied in setup."""
+    # Registered again here because a new Ray session in the same process starts with an empty registry.
+    register_env(ENV_NAME, make_env)
     config = DQNConfig().environment(ENV_NAME, env_config={SWEEP_KEY: sweep.model_dump(mode="json")})
     return configure(config, sweep, sweep.dqn)
 
@@ -113,10 +118,11 @@ class PooledDQN(DQN):
         self.pool = open_pool(sweep)
         self.pool.start()
         env_dict = env_cfg.model_dump(mode="json")
+        if env_cfg.opponent == SELF_PLAY:
+            env_dict["opponent"] = self._self_play_folder()
         if sweep.pool.mode == "connect" and sweep.pool.server_key:
-            env_dict["worker"] = WorkerConfig(
-                server_key=sweep.pool.server_key, client_key=sweep.pool.client_key
-            ).model_dump()
+            # The pool's keys join the user's other worker settings (timeouts, lease ttl) rather than replace them.
+            env_dict["worker"].update(server_key=sweep.pool.server_key, client_key=sweep.pool.client_key)
         config.env_config = {
             SWEEP_KEY: config.env_config[SWEEP_KEY],
             OVERRIDES_KEY: overrides,
@@ -132,6 +138,14 @@ class PooledDQN(DQN):
         except BaseException:
             self.pool.stop()
             raise
+
+    def _self_play_folder(self) -> str:
+        """Where this trial's checkpoints land: the opponent follows the newest of them."""
+        storage = getattr(self, "_storage", None)
+        folder = getattr(storage, "trial_fs_path", None)
+        if not folder or "://" in folder:
+            raise ConfigError("opponent 'self' needs a Tune trial with local (or shared-filesystem) storage")
+        return str(folder)
 
     def step(self) -> dict[str, Any]:
         """One training iteration, plus sf2rl's flat metrics (return, win rate, latency)."""

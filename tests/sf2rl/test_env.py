@@ -75,3 +75,14 @@ def test_final_info_reports_the_outcome() -> None:
     assert term
     assert {"won", "health_left", "rounds_won", "rounds_lost"} <= set(info)
     assert isinstance(info["won"], bool)
+
+
+def test_gym_make_takes_every_documented_keyword() -> None:
+    env = gym.make(
+        "SF2-v0", backend="sim", game="sim", difficulty=[2, 3], characters=["ryu", ["ken", "bison"]],
+        episode="match", action_set="specials", obs="ram", frame_skip=8, hold_frames=4, reward="shaped",
+    )  # fmt: skip
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert info["difficulty"] in (2, 3)
+    env.close()

@@ -1,0 +1,155 @@
+"""Self-play: player 2 is a policy (baseline or frozen checkpoint), refreshed from a folder; DQN trains against it."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from emulator_worker.protocol import Segment
+from sf2rl.config import EnvConfig
+from sf2rl.env import SF2Env, merge_runs
+from sf2rl.policies import MODULE_SUBDIR, CheckpointPolicy, RefreshingPolicy, load_policy, recorded_env_config
+
+
+def save_module(path: Path, cfg: EnvConfig) -> Path:
+    """An untrained DQN RLModule for ``cfg``'s spaces (no Ray runtime needed)."""
+    from ray.rllib.algorithms.dqn import DQNConfig
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    from sf2rl.env import spaces
+
+    obs, act = spaces(cfg)
+    model = DefaultModelConfig(fcnet_hiddens=[16], head_fcnet_hiddens=[16])
+    DQNConfig().environment(observation_space=obs, action_space=act).rl_module(
+        model_config=model
+    ).get_rl_module_spec().build().save_to_path(path)
+    return path
+
+
+MINIMAL = {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1}
+
+
+def test_both_players_inputs_are_merged_into_segments() -> None:
+    segs = merge_runs([(1, 3), (0, 5)], [(2, 2), (6, 6)])
+    assert segs == (Segment(1, 2, 2), Segment(1, 6, 1), Segment(0, 6, 5))
+    # A macro outlasting the step on one side: the other side keeps its last input meanwhile.
+    assert merge_runs([(1, 2)], [(4, 1), (8, 2)]) == (Segment(1, 4, 1), Segment(1, 8, 2))
+
+
+def _watch_p2(env: SF2Env, steps: int) -> tuple[set[int], int]:
+    """Player 2's x positions and player 1's health while player 1 stands still."""
+    env.reset(seed=3)
+    xs = set()
+    for _ in range(steps):
+        env.step(0)
+        xs.add(env.state.p2.x)
+    return xs, env.state.p1.health
+
+
+def test_a_baseline_opponent_drives_player_two() -> None:
+    xs, _ = _watch_p2(SF2Env(EnvConfig(frame_skip=4)), 120)
+    assert len(xs) > 1  # the CPU walks about
+    xs, health = _watch_p2(SF2Env(EnvConfig(frame_skip=4, opponent="noop")), 120)
+    assert len(xs) == 1 and health == 176  # a noop player 2 never moves nor hits: the CPU is off
+    scripted = SF2Env(EnvConfig(frame_skip=4, opponent="heuristic"))
+    _, health = _watch_p2(scripted, 120)
+    assert health < 176
+    assert scripted.opponent is not None and scripted.opponent.name == "heuristic"
+
+
+def test_checkpoint_opponent_acts_from_player_twos_side(tmp_path: Path) -> None:
+    ckpt = save_module(tmp_path / "opp", EnvConfig(**MINIMAL))
+    env = SF2Env(EnvConfig(**{**MINIMAL, "action_set": "seed", "opponent": str(ckpt)}))
+    env.reset(seed=0)
+    assert isinstance(env.opponent, CheckpointPolicy)
+    twin = load_policy(ckpt, seat="opponent")
+    for _ in range(20):
+        seen = env.state.swapped()
+        expected = twin.act(env.ram_features(seen), seen)
+        env.step(0)
+        assert env.opponent_action == expected
+
+
+def test_opponent_refreshes_from_the_newest_checkpoint_in_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "league"
+    first = save_module(folder / "a" / MODULE_SUBDIR, EnvConfig(**MINIMAL)).parents[3]
+    (first / "rllib_checkpoint.json").write_text("{}")
+    env = SF2Env(EnvConfig(**{**MINIMAL, "opponent": str(folder), "opponent_refresh_episodes": 1}))
+    env.reset(seed=0)
+    assert isinstance(env.opponent, RefreshingPolicy) and env.opponent.loaded == first
+    second = save_module(folder / "b" / MODULE_SUBDIR, EnvConfig(**MINIMAL)).parents[3]
+    (second / "rllib_checkpoint.json").write_text("{}")
+    later = time.time() + 5
+    os.utime(second / "rllib_checkpoint.json", (later, later))
+    env.reset(seed=1)
+    assert env.opponent.loaded == second
+    env.step(0)
+    assert env.opponent_action is not None
+
+
+def test_dqn_trains_against_a_checkpoint_opponent(ray_session: Path, tmp_path: Path) -> None:
+    from sf2rl.sweep.schema import SweepConfig
+    from sf2rl.sweep.trainable import PooledDQN, base_config
+    league = tmp_path / "league"
+    first = save_module(league / "first" / MODULE_SUBDIR, EnvConfig(**MINIMAL)).parents[3]
+    (first / "rllib_checkpoint.json").write_text("{}")
+    dqn = {
+        "hiddens": [16], "learning_starts": 50, "steps_per_iteration": 120, "train_batch_size": 16,
+        "buffer_size": 1000, "target_update_period": 100,
+    }  # fmt: skip
+    env = {**MINIMAL, "opponent": str(league), "opponent_refresh_episodes": 1}
+    algo = PooledDQN(base_config(SweepConfig(name="selfplay", env=env, dqn=dqn)))
+    try:
+        result = algo.train()
+        assert result["env_runners"]["num_episodes"] >= 1
+        sub = algo.env_runner.env.unwrapped.envs[0].unwrapped
+        assert isinstance(sub, SF2Env) and isinstance(sub.opponent, RefreshingPolicy)
+        assert sub.opponent.loaded == first and sub.opponent_action is not None
+        # The agent's own checkpoint lands in the league folder: from its next episode on, it plays itself.
+        own = Path(algo.save_to_path(str(league / "own")))
+        later = time.time() + 5
+        os.utime(own / "rllib_checkpoint.json", (later, later))
+        algo.train()
+        assert sub.opponent.loaded == own
+    finally:
+        algo.stop()
+    recorded = recorded_env_config(own)  # the checkpoint remembers whom it trained against
+    assert recorded is not None and recorded.opponent == str(league)
+
+
+def test_trial_plays_against_its_own_checkpoints(
+    ray_session: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sf2rl.sweep.schema import SweepConfig
+    from sf2rl.sweep.trainable import PooledDQN, base_config
+
+    dqn = {
+        "hiddens": [16], "learning_starts": 50, "steps_per_iteration": 120, "train_batch_size": 16,
+        "buffer_size": 1000, "target_update_period": 100,
+    }  # fmt: skip
+    env = {**MINIMAL, "opponent": "self", "opponent_refresh_episodes": 1}
+    trial_dir = tmp_path / "trial"
+    trial_dir.mkdir()
+    # Outside Tune there is no trial folder; give this algorithm one, as Tune's storage context would.
+    monkeypatch.setattr(PooledDQN, "_self_play_folder", lambda self: str(trial_dir))
+    algo = PooledDQN(base_config(SweepConfig(name="selfplay", env=env, dqn=dqn)))
+    try:
+        algo.train()
+        sub = algo.env_runner.env.unwrapped.envs[0].unwrapped
+        assert Path(sub.config.opponent) == trial_dir
+        saved = Path(algo.save_to_path(str(trial_dir / "checkpoint_000001")))
+        algo.train()
+        assert sub.opponent.loaded == saved, "the opponent must follow the trial's newest checkpoint"
+    finally:
+        algo.stop()
+
+
+def test_self_opponent_outside_a_sweep_is_explained() -> None:
+    from sf2rl.errors import CheckpointError
+    from sf2rl.policies import load_policy
+
+    with pytest.raises(CheckpointError, match="sweep trial's own checkpoints"):
+        load_policy("self", EnvConfig(**MINIMAL), seat="opponent")

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -46,3 +47,33 @@ def ray_session() -> Iterator[Path]:
         ray.shutdown()
         os.environ.pop("SF2RL_RAY_TMPDIR", None)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+TINY_ENV = {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1}
+TINY_DQN = {"hiddens": [16], "learning_starts": 50, "steps_per_iteration": 120, "train_batch_size": 16,
+            "buffer_size": 1000, "target_update_period": 100}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep():  # type: ignore[no-untyped-def]
+    """Factory: write a seconds-long 2-trial sweep (a dqn.lr grid) into a folder and return its path.
+
+    Keyword sections update the defaults (dicts are merged one level deep); tracking goes to an sqlite
+    store in the same folder unless ``uri`` names another.
+    """
+
+    def write(folder: Path, name: str, uri: str | None = None, **sections: object) -> Path:
+        sweep: dict[str, object] = {
+            "name": name, "env": dict(TINY_ENV), "dqn": dict(TINY_DQN),
+            "space": {"dqn.lr": {"grid": [0.001, 0.003]}}, "stop": {"training_iteration": 3},
+            "checkpoint": {"every": 1, "keep": 2}, "storage": str(folder / "runs"),
+            "tracking": {"uri": uri or f"sqlite:///{folder / 'mlflow.db'}"},
+        }  # fmt: skip
+        for key, value in sections.items():
+            base = sweep.get(key)
+            sweep[key] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(sweep))
+        return path
+
+    return write

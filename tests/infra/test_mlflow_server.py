@@ -28,26 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = "tiny-http"
-TINY = {
-    "name": EXPERIMENT,
-    "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
-    "dqn": {
-        "hiddens": [16],
-        "learning_starts": 50,
-        "steps_per_iteration": 120,
-        "train_batch_size": 16,
-        "buffer_size": 1000,
-        "target_update_period": 100,
-    },
-    "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
-    "stop": {"training_iteration": 2},
-    "checkpoint": {"every": 1, "keep": 2},
-}
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -207,13 +190,10 @@ def mlflow_server(  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def finished_sweep(mlflow_server: dict[str, Any], ray_session: Path) -> dict[str, Any]:
+def finished_sweep(mlflow_server: dict[str, Any], ray_session: Path, tiny_sweep: Any) -> dict[str, Any]:
     from sf2rl.cli import main as sf2rl_main
 
-    work = mlflow_server["work"]
-    sweep = {**TINY, "storage": str(work / "runs"), "tracking": {"uri": mlflow_server["uri"]}}
-    path = work / "tiny-http.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+    path = tiny_sweep(mlflow_server["work"], EXPERIMENT, mlflow_server["uri"], stop={"training_iteration": 2})
     with pytest.raises(SystemExit) as code:
         sf2rl_main(["sweep", str(path)])
     assert code.value.code == 0

@@ -15,25 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
-
-SWEEP = {
-    "name": "resumable",
-    "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
-    "dqn": {
-        "hiddens": [16],
-        "learning_starts": 50,
-        "steps_per_iteration": 150,
-        "train_batch_size": 16,
-        "buffer_size": 1000,
-        "target_update_period": 100,
-    },
-    "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
-    "search": {"max_concurrent": 1},
-    "stop": {"training_iteration": 6},
-    "checkpoint": {"every": 1, "keep": 2},
-}
 
 
 def _free_port() -> int:
@@ -86,10 +68,10 @@ def _iterations(storage: Path) -> int:
     return sum(len(f.read_text().splitlines()) for f in storage.glob("resumable-*/*/result.json"))
 
 
-def test_sweep_on_a_ray_head_survives_a_killed_driver(ray_head: str, tmp_path: Path) -> None:
+def test_sweep_on_a_ray_head_survives_a_killed_driver(ray_head: str, tmp_path: Path, tiny_sweep) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    path = tmp_path / "resumable.yaml"
-    path.write_text(yaml.safe_dump({**SWEEP, "storage": str(tmp_path / "runs"), "tracking": {"uri": uri}}))
+    path = tiny_sweep(tmp_path, "resumable", uri, dqn={"steps_per_iteration": 150}, search={"max_concurrent": 1},
+                      stop={"training_iteration": 6})  # fmt: skip
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     hosts_before = _worker_hosts()
     driver = subprocess.Popen(

@@ -10,25 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from sf2rl.cli import main as sf2rl_main
-
-SWEEP = {
-    "name": "crashy",
-    "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
-    "dqn": {
-        "hiddens": [16],
-        "learning_starts": 50,
-        "steps_per_iteration": 200,
-        "train_batch_size": 16,
-        "buffer_size": 1000,
-        "target_update_period": 100,
-    },
-    "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
-    "stop": {"training_iteration": 12},
-}
 
 
 def _pids(pattern: str) -> set[int]:
@@ -36,12 +20,13 @@ def _pids(pattern: str) -> set[int]:
     return {int(x) for x in out.stdout.split()}
 
 
-def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path) -> None:
+def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path, tiny_sweep) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    path = tmp_path / "crashy.yaml"
-    path.write_text(yaml.safe_dump({**SWEEP, "storage": str(tmp_path / "runs"), "tracking": {"uri": uri}}))
+    path = tiny_sweep(tmp_path, "crashy", uri, dqn={"steps_per_iteration": 200}, stop={"training_iteration": 12},
+                      checkpoint={"every": 5})  # fmt: skip
     existing = _pids("emulator_worker.instances")
     killed: list[int] = []
+    restarted: list[int] = []
     done = threading.Event()
 
     def killer() -> None:
@@ -54,6 +39,13 @@ def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path
                 for pid in sorted(_pids("emulator_worker.instances") - existing):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
+                # The hosts must bring up replacements while the trials are still running.
+                while not done.is_set() and time.monotonic() < deadline:
+                    replacements = _pids("emulator_worker.instances") - existing - set(killed)
+                    if len(replacements) >= len(killed):
+                        restarted.extend(replacements)
+                        return
+                    time.sleep(0.1)
                 return
             time.sleep(0.1)
 
@@ -64,6 +56,7 @@ def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path
     done.set()
     thread.join()
     assert killed, "no instance was killed: the test did not exercise recovery"
+    assert restarted, f"the hosts did not restart the killed instances {killed} while the sweep ran"
     assert code.value.code == 0
 
     client = MlflowClient(tracking_uri=uri)
@@ -71,10 +64,6 @@ def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path
     assert exp is not None
     children = client.search_runs([exp.experiment_id], "tags.`sf2rl.kind` = 'trial'")
     assert len(children) == 2
-    failures = 0.0
     for child in children:
         assert child.info.status == "FINISHED"
         assert max(m.step for m in client.get_metric_history(child.info.run_id, "episode_return_mean")) == 12
-        history = client.get_metric_history(child.info.run_id, "env_step_failures")
-        failures += max((m.value for m in history), default=0.0)
-    assert failures >= 1, f"RLlib should have counted the failed env steps it recovered from (killed {killed})"

@@ -9,28 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from mlflow.tracking import MlflowClient
 
 from sf2rl.cli import main as sf2rl_main
 from sf2rl.config import EnvConfig
 from sf2rl.env import SF2Env
-
-TINY = {
-    "name": "tiny",
-    "env": {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1},
-    "dqn": {
-        "hiddens": [16],
-        "learning_starts": 50,
-        "steps_per_iteration": 120,
-        "train_batch_size": 16,
-        "buffer_size": 1000,
-        "target_update_period": 100,
-    },
-    "space": {"dqn.lr": {"grid": [0.001, 0.003]}},
-    "stop": {"training_iteration": 3},
-    "checkpoint": {"every": 1, "keep": 2},
-}
 
 
 def _worker_hosts() -> set[int]:
@@ -39,12 +22,10 @@ def _worker_hosts() -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def finished_sweep(ray_session: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def finished_sweep(ray_session: Path, tmp_path_factory: pytest.TempPathFactory, tiny_sweep) -> dict[str, object]:
     work = tmp_path_factory.mktemp("sweep")
     uri = f"sqlite:///{work / 'mlflow.db'}"
-    sweep = {**TINY, "storage": str(work / "runs"), "tracking": {"uri": uri}}
-    path = work / "tiny.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+    path = tiny_sweep(work, "tiny", uri)
     before = _worker_hosts()
     with pytest.raises(SystemExit) as code:
         sf2rl_main(["sweep", str(path)])

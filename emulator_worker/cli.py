@@ -37,7 +37,8 @@ def _serve(args: argparse.Namespace) -> int:
         parent_pid=args.parent_pid,
         idle_exit=args.idle_exit,
         instance_timeout=args.instance_timeout,
-        direct=not args.no_direct,
+        direct=False if args.no_direct else (True if args.direct_ports is not None else None),
+        direct_port_base=args.direct_ports,
     )
     try:
         host = WorkerHost(config)
@@ -123,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--idle-exit", type=float, help="exit after this many seconds with no lease")
     s.add_argument("--instance-timeout", type=float, default=60.0, help="restart an instance stuck this long")
     s.add_argument("--no-direct", action="store_true", help="route every request through the host (one port)")
+    s.add_argument(
+        "--direct-ports", type=int, metavar="START",
+        help="let lessees reach instance i directly on port START+i (open them in the firewall); "
+        "without it, direct access is only offered on loopback binds",
+    )  # fmt: skip
     s.set_defaults(func=_serve)
     g = sub.add_parser("ping", help="report a host's version, backend, free slots and round-trip time")
     g.add_argument("endpoint")

@@ -48,8 +48,12 @@ class HostConfig:
     parent_pid: int | None = None
     idle_exit: float | None = None
     instance_timeout: float = 60.0
-    direct: bool = True
-    """Let lessees talk to their instances' own sockets (one hop per step instead of two)."""
+    direct: bool | None = None
+    """Let lessees talk to their instances' own sockets (one hop per step instead of two).
+    None: only on loopback/ipc binds or with ``direct_port_base``, since a remote host's firewall
+    and port mappings usually open just the one port."""
+    direct_port_base: int | None = None
+    """Instance ``i`` serves directly on this port + ``i`` (to open in a firewall); default: free ports."""
 
 
 @dataclass
@@ -103,7 +107,9 @@ class WorkerHost:
         else:
             self._ipc_dir = None
             internal = f"tcp://127.0.0.1:{self.backend.bind_to_random_port('tcp://127.0.0.1')}"
-        self.direct = [self._direct_endpoint(i) for i in range(config.slots)] if config.direct else []
+        local = self.endpoint.startswith(("ipc://", "tcp://127.", "tcp://[::1]", "tcp://localhost"))
+        direct = config.direct if config.direct is not None else (local or config.direct_port_base is not None)
+        self.direct = [self._direct_endpoint(i) for i in range(config.slots)] if direct else []
         self.slots = [
             Slot(Instance(i, config.backend, config.backend_options, internal, self._data_socket(i)))
             for i in range(config.slots)
@@ -121,6 +127,8 @@ class WorkerHost:
         if self.endpoint.startswith("ipc://"):
             return f"{self.endpoint}-slot{index}"
         host = self.endpoint.removeprefix("tcp://").rsplit(":", 1)[0]
+        if self.config.direct_port_base is not None:
+            return f"tcp://{host}:{self.config.direct_port_base + index}"
         probe = self.ctx.socket(zmq.ROUTER)
         try:
             # The port is fixed for the host's lifetime, so a restarted instance rebinds it and clients reconnect.

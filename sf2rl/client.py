@@ -7,6 +7,7 @@ This is the one place where transport failures and host error replies become
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import zmq.auth
 
 from emulator_worker import protocol as p
 from sf2rl import errors
+
+log = logging.getLogger(__name__)
 
 ERRORS: dict[p.ErrorType, type[errors.WorkerError]] = {
     p.ErrorType.BAD_REQUEST: errors.BadRequestError,
@@ -136,7 +139,12 @@ class EmulatorClient:
                 return reply
             # The socket may hold a half-sent request or a stale reply: start clean.
             if direct:
-                self._drop_direct(slot)
+                # A silent instance port is most often a firewall or port mapping that only opens the
+                # host's port: from now on route through the host, which also detects hung instances.
+                log.warning("no reply from %s's direct instance socket; routing through the host", self.endpoint)
+                self._drop_direct()
+                self._direct_endpoints = []
+                direct = False
             else:
                 self._reconnect()
             if attempt + 1 < attempts:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -228,3 +230,49 @@ def test_host_exits_when_its_parent_dies() -> None:
     from sf2rl.pool import wait_until_gone
 
     assert all(wait_until_gone(c, 10) for c in children)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "emulator_worker", "serve", *args]
+    host = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None
+    return host, json.loads(host.stdout.readline())["endpoint"]
+
+
+def test_direct_ports_are_fixed_when_asked_and_absent_with_no_direct() -> None:
+    base = _free_port()
+    host, endpoint = _serve("--bind", "tcp://127.0.0.1:0", "--slots", "2", "--direct-ports", str(base))
+    try:
+        with EmulatorClient(endpoint) as client:
+            client.lease(2)
+            assert client._direct_endpoints == [f"tcp://*:{base}", f"tcp://*:{base + 1}"]
+            client.reset(1, ram_ranges=RANGES)
+    finally:
+        host.terminate()
+        host.wait(10)
+    host, endpoint = _serve("--bind", "tcp://127.0.0.1:0", "--no-direct")
+    try:
+        with EmulatorClient(endpoint) as client:
+            client.lease(1)
+            assert client._direct_endpoints == []
+            client.reset(0, ram_ranges=RANGES)
+            client.step(0, (p.Segment(0, 0, 4),), ram_ranges=RANGES)
+    finally:
+        host.terminate()
+        host.wait(10)
+
+
+def test_unreachable_direct_socket_falls_back_to_the_host(spawn_host) -> None:
+    pool = spawn_host()
+    with EmulatorClient(pool.endpoints[0], timeout_ms=500, retries=1) as client:
+        client.lease(1)
+        client._direct_endpoints = [f"tcp://*:{_free_port()}"]  # as if a firewall dropped the instance's port
+        client.reset(0, ram_ranges=RANGES)  # times out once, then goes through the host
+        assert client._direct_endpoints == []
+        client.step(0, (p.Segment(0, 0, 4),), ram_ranges=RANGES)

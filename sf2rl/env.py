@@ -17,7 +17,7 @@ from emulator_worker.protocol import Segment
 from sf2rl.config import EnvConfig
 from sf2rl.console import Console, open_console
 from sf2rl.game.actions import ActionEncoder, get_action_set
-from sf2rl.game.spec import Category, Decoder, GameState
+from sf2rl.game.spec import Category, Decoder, GameSpec, GameState
 from sf2rl.game.specs import get_game
 from sf2rl.rewards import HEALTH_BASED, Reward
 
@@ -32,11 +32,15 @@ SCALAR_FEATURES = (
 )  # fmt: skip
 
 
+def ram_feature_size(game: GameSpec) -> int:
+    """Length of the RAM feature vector: scalars, both fighters' categories and characters one-hot."""
+    return len(SCALAR_FEATURES) + 2 * len(CATEGORIES) + 2 * len(game.characters)
+
+
 def spaces(cfg: EnvConfig) -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
     """The observation and action spaces an env with these options has."""
-    n_chars = len(get_game(cfg.game).characters)
     if cfg.obs == "ram":
-        size = len(SCALAR_FEATURES) + 2 * len(CATEGORIES) + 2 * n_chars
+        size = ram_feature_size(get_game(cfg.game))
         obs: gym.spaces.Box = gym.spaces.Box(-1.0, 1.0, (size,), np.float32)
     else:
         obs = gym.spaces.Box(0, 255, (cfg.pixel_size, cfg.pixel_size, cfg.frame_stack), np.uint8)
@@ -90,7 +94,7 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
         self, config: EnvConfig | Mapping[str, Any] | None = None, render_mode: str | None = None, **kwargs: Any
     ) -> None:
         if isinstance(config, EnvConfig):
-            self.config = config.model_copy(update=kwargs) if kwargs else config
+            self.config = EnvConfig(**{**config.model_dump(), **kwargs}) if kwargs else config
         else:
             self.config = EnvConfig(**{**dict(config or {}), **kwargs})
         cfg = self.config
@@ -99,7 +103,7 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
         self.decoder = Decoder(self.game)
         self.actions = get_action_set(cfg.action_set)
         self.observation_space, self.action_space = spaces(cfg)
-        self._ram_size = len(SCALAR_FEATURES) + 2 * len(CATEGORIES) + 2 * len(self.game.characters)
+        self._ram_size = ram_feature_size(self.game)  # also needed in pixels mode, for opponents
         scale = cfg.reward.scale / (
             self.game.max_health if cfg.reward.normalize and cfg.reward.name in HEALTH_BASED else 1
         )

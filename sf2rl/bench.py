@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -190,6 +191,8 @@ def _bench_script(name: str) -> Any:
     if spec is None or spec.loader is None:
         raise FileNotFoundError(BENCH_DIR / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    # Registered so that process pools can pickle the script's functions by reference.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 

@@ -102,18 +102,24 @@ class Executor:
         self.needs_reset = True
         self.backend.reset(ResetOptions())
 
-    def admits(self, frames: list[bytes]) -> bool:
-        """Whether a request's lease is the granted one (False also for undecodable requests)."""
-        try:
-            return getattr(p.decode_request(frames), "lease", None) == self.lease
-        except p.ProtocolError:
-            return True  # handle() answers it with the decode error
+    def admits(self, req: p.Request | None) -> bool:
+        """Whether a decoded request's lease is the granted one (undecodable ones are answered anyway)."""
+        return req is None or getattr(req, "lease", None) == self.lease
 
-    def handle(self, frames: list[bytes]) -> list[bytes]:
-        """Decode, execute and encode; every failure becomes an error reply."""
+    @staticmethod
+    def decode(frames: list[bytes]) -> p.Request | None:
+        """The request, or None when it does not decode (then :meth:`handle` explains why)."""
+        try:
+            return p.decode_request(frames)
+        except p.ProtocolError:
+            return None
+
+    def handle(self, frames: list[bytes], req: p.Request | None = None) -> list[bytes]:
+        """Decode (unless already decoded), execute and encode; every failure becomes an error reply."""
         req_id: int | None = None
         try:
-            req = p.decode_request(frames)
+            if req is None:
+                req = p.decode_request(frames)
             req_id = req.id
             handler = self._handlers.get(req.COMMAND)
             if handler is None:
@@ -198,10 +204,11 @@ def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identit
                 on_control(control.recv_multipart())
             if direct is not None and direct in events:
                 client, *frames = direct.recv_multipart()
-                if not executor.admits(frames) and control.poll(int(GRANT_WAIT_S * 1000)):
+                req = executor.decode(frames)
+                if not executor.admits(req) and control.poll(int(GRANT_WAIT_S * 1000)):
                     # The host grants before it answers the lease, but the grant may still be in flight.
                     on_control(control.recv_multipart())
-                direct.send_multipart([client, *executor.handle(frames)], copy=False)
+                direct.send_multipart([client, *executor.handle(frames, req)], copy=False)
     finally:
         # Emulators with processes of their own (EmuHawk) must not outlive us.
         executor.backend.close()

@@ -22,6 +22,8 @@ from emulator_worker import protocol as p
 from sf2rl import errors
 
 log = logging.getLogger(__name__)
+NOTICE_CHECK_MS = 50
+"""How often a request waiting on an instance's own socket checks the host for a crash notice."""
 
 ERRORS: dict[p.ErrorType, type[errors.WorkerError]] = {
     p.ErrorType.BAD_REQUEST: errors.BadRequestError,
@@ -156,29 +158,27 @@ class EmulatorClient:
 
     def _await(self, sock: zmq.Socket[bytes], rid: int, watch_host: bool) -> p.Reply | p.ErrorReply | None:
         """The reply to ``rid`` on ``sock``; while waiting on an instance, also heed the host's crash notices."""
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        if watch_host:
-            poller.register(self._sock, zmq.POLLIN)
         deadline = time.monotonic() + self.timeout_ms / 1000
+        # Waiting on one socket is a cheaper wake-up than polling two; the host is checked between slices.
+        slice_ms = NOTICE_CHECK_MS if watch_host else self.timeout_ms
         while (left := deadline - time.monotonic()) > 0:
-            ready = dict(poller.poll(int(left * 1000) + 1))
-            if not ready:
-                return None
-            for source in ready:
-                try:
-                    reply = p.decode_reply(source.recv_multipart(copy=True))
-                except p.ProtocolError as e:
-                    raise errors.TransportError(f"malformed reply from {self.endpoint}: {e}") from e
-                if reply.id == rid and source is sock:
-                    return reply
-                if reply.id is None and isinstance(reply, p.ErrorReply):
-                    crash = reply.type is p.ErrorType.INSTANCE_CRASHED
-                    if source is not sock and crash:
-                        return reply  # our instance died under this request
-                    if source is sock and not crash:
-                        return reply  # the host could not even read our id
+            if sock.poll(min(slice_ms, int(left * 1000) + 1)):
+                reply = self._read(sock)
+                if reply.id == rid or (reply.id is None and isinstance(reply, p.ErrorReply)):
+                    return reply  # ours, or the host could not even read our id
+                continue  # a stale reply to an abandoned request
+            while watch_host and self._sock.poll(0):
+                notice = self._read(self._sock)
+                crashed = isinstance(notice, p.ErrorReply) and notice.type is p.ErrorType.INSTANCE_CRASHED
+                if notice.id is None and crashed:
+                    return notice  # our instance died under this request
         return None
+
+    def _read(self, sock: zmq.Socket[bytes]) -> p.Reply | p.ErrorReply:
+        try:
+            return p.decode_reply(sock.recv_multipart(copy=True))
+        except p.ProtocolError as e:
+            raise errors.TransportError(f"malformed reply from {self.endpoint}: {e}") from e
 
     def _next_id(self) -> int:
         return next(self._ids)

@@ -9,27 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import save_module
 
 from sf2rl.baselines import MaskMapper
 from sf2rl.config import EnvConfig
-from sf2rl.env import SF2Env, spaces
+from sf2rl.env import SF2Env
 from sf2rl.errors import CheckpointError, ConfigError
 from sf2rl.game.actions import ActionEncoder, get_action_set
 from sf2rl.game.specs import SNES_BUTTONS
 from sf2rl.policies import MODULE_SUBDIR, CheckpointPolicy, RefreshingPolicy, load_policy, newest_checkpoint
-
-
-def save_module(path: Path, cfg: EnvConfig) -> Path:
-    """An untrained DQN RLModule for ``cfg``'s spaces, saved as a bare module checkpoint (no Ray runtime)."""
-    from ray.rllib.algorithms.dqn import DQNConfig
-    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
-
-    obs, act = spaces(cfg)
-    model = DefaultModelConfig(fcnet_hiddens=[16], head_fcnet_hiddens=[16])
-    DQNConfig().environment(observation_space=obs, action_space=act).rl_module(
-        model_config=model
-    ).get_rl_module_spec().build().save_to_path(path)
-    return path
 
 
 def save_algorithm_layout(root: Path, cfg: EnvConfig) -> Path:

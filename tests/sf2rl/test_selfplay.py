@@ -7,27 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from support import save_module
 
 from emulator_worker.protocol import Segment
 from sf2rl.config import EnvConfig
 from sf2rl.env import SF2Env, merge_runs
 from sf2rl.policies import MODULE_SUBDIR, CheckpointPolicy, RefreshingPolicy, load_policy, recorded_env_config
-
-
-def save_module(path: Path, cfg: EnvConfig) -> Path:
-    """An untrained DQN RLModule for ``cfg``'s spaces (no Ray runtime needed)."""
-    from ray.rllib.algorithms.dqn import DQNConfig
-    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
-
-    from sf2rl.env import spaces
-
-    obs, act = spaces(cfg)
-    model = DefaultModelConfig(fcnet_hiddens=[16], head_fcnet_hiddens=[16])
-    DQNConfig().environment(observation_space=obs, action_space=act).rl_module(
-        model_config=model
-    ).get_rl_module_spec().build().save_to_path(path)
-    return path
-
 
 MINIMAL = {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1}
 

@@ -71,6 +71,15 @@ def experiment_dir(sweep: SweepConfig, resume: bool) -> str:
     return f"{storage}/{names[-1]}"  # names end in a sortable timestamp
 
 
+def trial_name(trial: Any) -> str:
+    """Short, file-safe trial names from the swept values (Tune's default spells out whole configs)."""
+    params = trial_params(trial.config or {})
+    swept = ",".join(f"{k.rsplit('.', 1)[-1]}={v:.3g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
+                     for k, v in sorted(params.items()))  # fmt: skip
+    safe = "".join(c if c.isalnum() or c in "=,.-_" else "_" for c in swept)
+    return f"trial_{trial.trial_id}" + (f"_{safe[:80]}" if safe else "")
+
+
 def _resolver(sweep: SweepConfig):  # type: ignore[no-untyped-def]
     def resolve(trial_config: dict[str, Any]) -> dict[str, Any]:
         env, dqn = apply_overrides(sweep, trial_params(trial_config))
@@ -130,6 +139,8 @@ def run_sweep(
                 mode=mode,
                 num_samples=sweep.search.num_samples,
                 search_alg=search_algorithm(sweep),
+                trial_name_creator=trial_name,
+                trial_dirname_creator=trial_name,
                 scheduler=scheduler(sweep),
             ),
             run_config=RunConfig(

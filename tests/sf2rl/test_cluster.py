@@ -26,32 +26,34 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[str]:
-    """A real Ray head started the way a cluster operator would, bound to loopback."""
+    """A real Ray head started the way a cluster operator would, bound to loopback.
+
+    `--block` keeps `ray start` in the foreground, so stopping that one process stops exactly this
+    head; `ray stop` would also kill every other Ray session on the machine.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="sf2head-", dir="/tmp"))
     port = _free_port()
     ray = str(Path(sys.executable).parent / "ray")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    subprocess.run(
-        [
-            ray,
-            "start",
-            "--head",
-            f"--port={port}",
-            "--node-ip-address=127.0.0.1",
-            "--num-cpus=2",
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-            f"--temp-dir={tmp}",
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
+    cmd = [ray, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+           "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={tmp}"]  # fmt: skip
+    head = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert head.poll() is None, "ray start --head exited"
+            status = subprocess.run([ray, "status", f"--address=127.0.0.1:{port}"], env=env, capture_output=True)
+            if status.returncode == 0:
+                break
+            time.sleep(1)
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        head.terminate()
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -66,6 +66,15 @@ def _which(name: str, env: Mapping[str, str]) -> str | None:
     return shutil.which(name, path=env.get("PATH", os.defpath))
 
 
+def _bizhawk_file(folder: Path, mode: str, name: str, hint: str) -> Path:
+    """A file of the BizHawk release that ``mode`` runs, or an error saying which release to unpack."""
+    _require_dir(folder, mode)
+    path = folder / name
+    if not path.is_file():
+        raise BackendUnavailable(f"{folder} has no {name}; {hint}")
+    return path
+
+
 def _require_dir(bizhawk_dir: Path, mode: str) -> None:
     archive = WINDOWS_ARCHIVE if mode in ("windows", "wine") else LINUX_ARCHIVE
     if not bizhawk_dir.is_dir():
@@ -123,22 +132,17 @@ def build_launch(
             raise BackendUnavailable(f"launch command {program!r} not found on PATH")
         prefix = list(command)
     elif mode == "windows":
-        _require_dir(folder, mode)
-        exe = folder / "EmuHawk.exe"
-        if not exe.is_file():
-            raise BackendUnavailable(
-                f"{folder} has no EmuHawk.exe; unpack {WINDOWS_ARCHIVE.format(version='<version>')} from "
-                f"{RELEASES} there (BizHawk's prerequisites installer adds the .NET/VC++ runtimes it needs)"
-            )
+        exe = _bizhawk_file(
+            folder, mode, "EmuHawk.exe",
+            f"unpack {WINDOWS_ARCHIVE.format(version='<version>')} from {RELEASES} there "
+            "(BizHawk's prerequisites installer adds the .NET/VC++ runtimes it needs)",
+        )  # fmt: skip
         prefix = [str(exe)]
     elif mode == "wine":
-        _require_dir(folder, mode)
-        exe = folder / "EmuHawk.exe"
-        if not exe.is_file():
-            raise BackendUnavailable(
-                f"{folder} has no EmuHawk.exe; wine mode runs the Windows build "
-                f"{WINDOWS_ARCHIVE.format(version='<version>')} from {RELEASES}"
-            )
+        exe = _bizhawk_file(
+            folder, mode, "EmuHawk.exe",
+            f"wine mode runs the Windows build {WINDOWS_ARCHIVE.format(version='<version>')} from {RELEASES}",
+        )  # fmt: skip
         wine = _which("wine", env_in) or _which("wine64", env_in)
         if wine is None:
             raise BackendUnavailable(
@@ -149,13 +153,10 @@ def build_launch(
         env["WINEDEBUG"] = env_in.get("WINEDEBUG", "-all")  # Wine's fixme chatter would fill the log
         notes.append("Wine is not supported by BizHawk's maintainers; prefer mode 'mono' on Linux")
     else:  # mono
-        _require_dir(folder, mode)
-        script = folder / "EmuHawkMono.sh"
-        if not script.is_file():
-            raise BackendUnavailable(
-                f"{folder} has no EmuHawkMono.sh; mono mode runs the Linux build "
-                f"{LINUX_ARCHIVE.format(version='<version>')} from {RELEASES}"
-            )
+        script = _bizhawk_file(
+            folder, mode, "EmuHawkMono.sh",
+            f"mono mode runs the Linux build {LINUX_ARCHIVE.format(version='<version>')} from {RELEASES}",
+        )  # fmt: skip
         if _which("mono", env_in) is None:
             raise BackendUnavailable(
                 "mono not found on PATH; install mono-complete (Debian/Ubuntu: apt install mono-complete). "

@@ -167,24 +167,11 @@ def test_curve_refuses_unknown_clients_and_serves_known_ones(tmp_path: Path) -> 
     allowed = tmp_path / "allowed"
     allowed.mkdir()
     (allowed / "client.key").write_bytes((tmp_path / "client" / "client.key").read_bytes())
-    cmd = [
-        sys.executable,
-        "-m",
-        "emulator_worker",
-        "serve",
-        "--bind",
-        "tcp://127.0.0.1:0",
-        "--curve-secret-key",
-        str(tmp_path / "server" / "server.key_secret"),
-        "--authorized-keys",
-        str(allowed),
-    ]
-    host = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    host, endpoint = _serve(
+        "--bind", "tcp://127.0.0.1:0", "--curve-secret-key", str(tmp_path / "server" / "server.key_secret"),
+        "--authorized-keys", str(allowed),
+    )  # fmt: skip
     try:
-        assert host.stdout is not None
-        import json
-
-        endpoint = json.loads(host.stdout.readline())["endpoint"]
         server_pub = tmp_path / "server" / "server.key"
         good = EmulatorClient(
             endpoint, curve=CurveKeys.from_files(server_pub, tmp_path / "client" / "client.key_secret")
@@ -211,18 +198,7 @@ def test_curve_refuses_unknown_clients_and_serves_known_ones(tmp_path: Path) -> 
 
 def test_host_exits_when_its_parent_dies() -> None:
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    cmd = [
-        sys.executable,
-        "-m",
-        "emulator_worker",
-        "serve",
-        "--bind",
-        "tcp://127.0.0.1:0",
-        "--parent-pid",
-        str(parent.pid),
-    ]
-    host = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert host.stdout is not None and "listening" in host.stdout.readline()
+    host, _ = _serve("--bind", "tcp://127.0.0.1:0", "--parent-pid", str(parent.pid))
     children = _instance_pids(host.pid)
     parent.kill()
     parent.wait()

@@ -13,6 +13,7 @@ import zmq
 import zmq.auth
 
 from emulator_worker import protocol as p
+from emulator_worker.instances import SPIN_US
 from emulator_worker.server import HostConfig, WorkerHost
 
 
@@ -39,6 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
         instance_timeout=args.instance_timeout,
         direct=False if args.no_direct else (True if args.direct_ports is not None else None),
         direct_port_base=args.direct_ports,
+        spin_us=args.spin_us,
     )
     try:
         host = WorkerHost(config)
@@ -128,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--direct-ports", type=int, metavar="START",
         help="let lessees reach instance i directly on port START+i (open them in the firewall); "
         "without it, direct access is only offered on loopback binds",
+    )  # fmt: skip
+    s.add_argument(
+        "--spin-us", type=int, default=SPIN_US, metavar="US",
+        help=f"after a reply, an instance polls this long for its client's next step before sleeping "
+        f"(default {SPIN_US}; 0 saves that CPU at the cost of a wake-up per step)",
     )  # fmt: skip
     s.set_defaults(func=_serve)
     g = sub.add_parser("ping", help="report a host's version, backend, free slots and round-trip time")

@@ -28,11 +28,12 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from emulator_worker import protocol as p
-from emulator_worker.instances import DataSocket, Instance
+from emulator_worker.instances import SPIN_US, DataSocket, Instance
 
 CRASH_LOOP_WINDOW = 10.0
 CRASH_LOOP_LIMIT = 5
 PING_INTERVAL_S = 1.0
+LOOPBACK = ("tcp://127.", "tcp://[::1]", "tcp://localhost")
 
 
 @dataclass
@@ -54,6 +55,8 @@ class HostConfig:
     and port mappings usually open just the one port."""
     direct_port_base: int | None = None
     """Instance ``i`` serves directly on this port + ``i`` (to open in a firewall); default: free ports."""
+    spin_us: int = SPIN_US
+    """After each reply an instance polls this long for the next request before sleeping (0: never)."""
 
 
 @dataclass
@@ -107,11 +110,11 @@ class WorkerHost:
         else:
             self._ipc_dir = None
             internal = f"tcp://127.0.0.1:{self.backend.bind_to_random_port('tcp://127.0.0.1')}"
-        local = self.endpoint.startswith(("ipc://", "tcp://127.", "tcp://[::1]", "tcp://localhost"))
+        local = self.endpoint.startswith(("ipc://", *LOOPBACK))
         direct = config.direct if config.direct is not None else (local or config.direct_port_base is not None)
         self.direct = [self._direct_endpoint(i) for i in range(config.slots)] if direct else []
         self.slots = [
-            Slot(Instance(i, config.backend, config.backend_options, internal, self._data_socket(i)))
+            Slot(Instance(i, config.backend, config.backend_options, internal, self._data_socket(i), config.spin_us))
             for i in range(config.slots)
         ]
         self.last_ping = 0.0
@@ -129,6 +132,9 @@ class WorkerHost:
         host = self.endpoint.removeprefix("tcp://").rsplit(":", 1)[0]
         if self.config.direct_port_base is not None:
             return f"tcp://{host}:{self.config.direct_port_base + index}"
+        if self._ipc_dir is not None and self.endpoint.startswith(LOOPBACK):
+            # A loopback host's lessees are on this machine, and Unix sockets beat loopback TCP.
+            return f"ipc://{self._ipc_dir}/slot{index}"
         probe = self.ctx.socket(zmq.ROUTER)
         try:
             # The port is fixed for the host's lifetime, so a restarted instance rebinds it and clients reconnect.

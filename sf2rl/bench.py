@@ -62,35 +62,40 @@ def bench_rtt(quick: bool = False) -> dict[str, Any]:
 
 
 def bench_transport(backend: str, game: str, quick: bool = False) -> dict[str, Any]:
-    """Env steps/s in-process vs. through a worker host, alternating runs, at frame skip 1, 4 and 20."""
+    """Env steps/s in-process vs. through a worker host, alternating runs, at frame skip 1, 4 and 20.
+
+    A second host with ``--spin-us 0`` shows what the instances' poll-before-sleep buys.
+    """
     spec = get_game(game)
     options = {GAME_OPTION[backend]: spec.backends[backend]} if backend in GAME_OPTION else {}
-    pool = SpawnedPool(backend, 1, options)
-    pool.start()
+    pools = {"worker": SpawnedPool(backend, 1, options), "no_spin": SpawnedPool(backend, 1, options, spin_us=0)}
     out: dict[str, Any] = {}
     try:
+        for pool in pools.values():
+            pool.start()
         for skip in (1, 4, 20):
             base = {"game": game, "frame_skip": skip, "action_set": "seed", "max_episode_steps": 100000,
                     "characters": (spec.characters[0], spec.characters[-1])}  # fmt: skip
-            local = SF2Env(EnvConfig(backend=backend, **base))
-            remote = SF2Env(EnvConfig(backend=pool.endpoints[0], **base))
+            envs = {"in_process": SF2Env(EnvConfig(backend=backend, **base))}
+            envs.update({name: SF2Env(EnvConfig(backend=pool.endpoints[0], **base)) for name, pool in pools.items()})
             steps = max(200, (2000 if quick else 6000) // skip)
-            rounds = 3 if quick else 5
-            loc, rem = [], []
-            for r in range(rounds):
-                loc.append(_steps_per_s(local, steps, seed=r))
-                rem.append(_steps_per_s(remote, steps, seed=r))
-            local.close()
-            remote.close()
-            ratios = [b / a for a, b in zip(loc, rem, strict=True)]
+            rates: dict[str, list[float]] = {name: [] for name in envs}
+            for r in range(3 if quick else 7):
+                for name, env in envs.items():
+                    rates[name].append(_steps_per_s(env, steps, seed=r))
+            for env in envs.values():
+                env.close()
+            loc = rates["in_process"]
             out[f"frame_skip_{skip}"] = {
                 "in_process_steps_per_s": _median(loc),
-                "worker_steps_per_s": _median(rem),
-                "worker_frames_per_s": _median(rem) * skip,
-                "ratio_worker_vs_in_process": _median(ratios),
+                "worker_steps_per_s": _median(rates["worker"]),
+                "worker_frames_per_s": _median(rates["worker"]) * skip,
+                "ratio_worker_vs_in_process": _median([b / a for a, b in zip(loc, rates["worker"], strict=True)]),
+                "ratio_no_spin_vs_in_process": _median([b / a for a, b in zip(loc, rates["no_spin"], strict=True)]),
             }
     finally:
-        pool.stop()
+        for pool in pools.values():
+            pool.stop()
     return out
 
 

@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any, Protocol
 
+from emulator_worker.instances import SPIN_US
 from sf2rl import errors
 from sf2rl.client import CurveKeys, EmulatorClient
 
@@ -38,12 +39,14 @@ class SpawnedPool:
         backend_options: dict[str, Any] | None = None,
         bind_host: str = "127.0.0.1",
         idle_exit: float = 600.0,
+        spin_us: int = SPIN_US,
     ) -> None:
         self.backend = backend
         self.slots = slots
         self.backend_options = backend_options or {}
         self.bind_host = bind_host
         self.idle_exit = idle_exit
+        self.spin_us = spin_us
         self.endpoints: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
 
@@ -66,6 +69,8 @@ class SpawnedPool:
             str(os.getpid()),
             "--idle-exit",
             str(self.idle_exit),
+            "--spin-us",
+            str(self.spin_us),
         ]
         # The host polls --parent-pid rather than using PR_SET_PDEATHSIG: that signal fires when the
         # spawning *thread* exits, and Ray may run trial setup on a short-lived thread.

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from emulator_worker.instances import SPIN_US
 from sf2rl.config import EnvConfig
 from sf2rl.errors import ConfigError
 
@@ -28,6 +29,11 @@ class PoolConfig(BaseModel):
     backend: Literal["sim", "retro", "bizhawk"] = Field("sim", description="emulator backend of spawned hosts")
     backend_options: dict[str, Any] = Field(default_factory=dict, description="options of spawned hosts' backend")
     slots: int | None = Field(None, ge=1, le=64, description="emulator slots per trial; default one per env")
+    spin_us: int = Field(
+        SPIN_US, ge=0, le=100_000,
+        description="spawned hosts' instances poll this long for the next step before sleeping (0: never; "
+        "trades that CPU for a wake-up per step)",
+    )  # fmt: skip
     endpoints: list[str] = Field(default_factory=list, description="worker hosts to lease from (connect mode)")
     server_key: str | None = Field(None, description="worker hosts' CurveZMQ public key file (connect mode)")
     client_key: str | None = Field(None, description="this cluster's CurveZMQ key pair file (connect mode)")

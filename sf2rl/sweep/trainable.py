@@ -98,7 +98,7 @@ def open_pool(sweep: SweepConfig) -> Pool:
     pc = sweep.pool
     if pc.mode == "spawn":
         # One spare slot: a recreated env leases a fresh slot while its dead predecessor's lease expires.
-        return SpawnedPool(pc.backend, pc.slots or envs_needed(sweep) + 1, pc.backend_options)
+        return SpawnedPool(pc.backend, pc.slots or envs_needed(sweep) + 1, pc.backend_options, spin_us=pc.spin_us)
     curve = CurveKeys.from_files(pc.server_key, pc.client_key) if pc.server_key and pc.client_key else None
     return ConnectedPool(pc.endpoints, curve)
 

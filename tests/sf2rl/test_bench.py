@@ -18,7 +18,7 @@ def test_bench_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     for skip in (1, 4, 20):
         row = report["transport_sim"][f"frame_skip_{skip}"]
         assert row["worker_frames_per_s"] == pytest.approx(row["worker_steps_per_s"] * skip)
-        assert row["ratio_worker_vs_in_process"] > 0
+        assert row["ratio_worker_vs_in_process"] > 0 and row["ratio_no_spin_vs_in_process"] > 0
 
 
 def test_unknown_bench_section_is_an_error() -> None:

@@ -21,6 +21,7 @@ from sf2rl.env import SF2Env
 from sf2rl.errors import ConfigError
 from sf2rl.game.specs import get_game
 from sf2rl.pool import SpawnedPool
+from sf2rl.vector import SF2VectorEnv
 
 
 def _median(xs: list[float]) -> float:
@@ -99,12 +100,60 @@ def bench_transport(backend: str, game: str, quick: bool = False) -> dict[str, A
     return out
 
 
+def _vector_steps_per_s(env: gym.vector.VectorEnv, steps: int, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    assert isinstance(env.single_action_space, gym.spaces.Discrete)
+    actions = rng.integers(int(env.single_action_space.n), size=(steps, env.num_envs))
+    t0 = time.perf_counter()
+    for a in actions:
+        env.step(a)  # both vector envs reset ended episodes themselves
+    return steps * env.num_envs / (time.perf_counter() - t0)
+
+
+def bench_vector(backend: str, game: str, quick: bool = False, envs: int = 2, skip: int = 4) -> dict[str, Any]:
+    """Env steps/s of several envs on one thread: stepped together (SF2VectorEnv) or one after another
+    (gymnasium's SyncVectorEnv), both through a worker host, against one env in-process."""
+    spec = get_game(game)
+    options = {GAME_OPTION[backend]: spec.backends[backend]} if backend in GAME_OPTION else {}
+    pool = SpawnedPool(backend, 2 * envs, options)
+    base = {"game": game, "frame_skip": skip, "action_set": "seed", "max_episode_steps": 100000,
+            "characters": (spec.characters[0], spec.characters[-1])}  # fmt: skip
+    try:
+        pool.start()
+        remote = EnvConfig(backend=pool.endpoints[0], **base)
+        local = SF2Env(EnvConfig(backend=backend, **base))
+        batched = SF2VectorEnv([remote] * envs)
+        sequential = gym.vector.SyncVectorEnv([lambda: SF2Env(remote)] * envs)
+        steps = max(100, (1000 if quick else 3000) // skip)
+        loc, bat, seq = [], [], []
+        for r in range(3 if quick else 7):
+            loc.append(_steps_per_s(local, steps * envs, seed=r))
+            bat.append(_vector_steps_per_s(batched, steps, seed=r))
+            seq.append(_vector_steps_per_s(sequential, steps, seed=r))
+        for env in (local, batched, sequential):
+            env.close()
+    finally:
+        pool.stop()
+    return {
+        "envs": envs,
+        "frame_skip": skip,
+        "in_process_steps_per_s": _median(loc),
+        "sequential_steps_per_s": _median(seq),
+        "batched_steps_per_s": _median(bat),
+        "ratio_batched_vs_in_process": _median([b / a for a, b in zip(loc, bat, strict=True)]),
+        "ratio_batched_vs_sequential": _median([b / a for a, b in zip(seq, bat, strict=True)]),
+    }
+
+
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "rtt": bench_rtt,
     "transport_sim": lambda quick: bench_transport("sim", "sim", quick),
+    "vector_sim": lambda quick: bench_vector("sim", "sim", quick),
 }
 if importlib.util.find_spec("stable_retro") is not None:
     SECTIONS["transport_retro"] = lambda quick: bench_transport("retro", "airstriker-genesis", quick)
+    SECTIONS["vector_retro"] = lambda quick: bench_vector("retro", "airstriker-genesis", quick)
 
 
 def run_bench(quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:

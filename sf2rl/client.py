@@ -57,6 +57,16 @@ class CurveKeys:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A request on the wire: where its reply will come from."""
+
+    request: p.Request
+    sock: zmq.Socket[bytes]
+    direct: bool
+    sent_at: float
+
+
+@dataclass(frozen=True)
 class Observation:
     """What a reset or step returns: the requested RAM bytes and an optional frame."""
 
@@ -122,36 +132,60 @@ class EmulatorClient:
 
     def call(self, req: p.Request) -> p.Reply:
         """Send one request and return its reply, raising a typed error on failure."""
-        frames = p.encode_request(req)
         attempts = 1 + (self.retries if req.COMMAND in IDEMPOTENT else 0)
-        slot: int | None = getattr(req, "slot", None)
-        direct = slot is not None and slot < len(self._direct_endpoints)
         for attempt in range(attempts):
-            sock = self._slot_socket(slot) if direct and slot is not None else self._sock
-            t0 = time.perf_counter()
-            sock.send_multipart(frames, copy=False)
-            reply = self._await(sock, req.id, watch_host=direct)
+            pending = self.send(req)
+            reply = self._await(pending.sock, req.id, watch_host=pending.direct)
             if reply is not None:
-                self.last_rtt_ms = (time.perf_counter() - t0) * 1000
-                if isinstance(reply, p.ErrorReply):
-                    if direct and reply.type is p.ErrorType.INSTANCE_CRASHED:
-                        self._drop_direct(slot)  # never let a queued request reach the restarted instance
-                    cls = ERRORS.get(reply.type, errors.WorkerError)
-                    raise cls(f"{reply.type.value}: {reply.message}", reply.type.value, reply.traceback)
-                return reply
-            # The socket may hold a half-sent request or a stale reply: start clean.
-            if direct:
-                # A silent instance port is most often a firewall or port mapping that only opens the
-                # host's port: from now on route through the host, which also detects hung instances.
-                log.warning("no reply from %s's direct instance socket; routing through the host", self.endpoint)
-                self._drop_direct()
-                self._direct_endpoints = []
-                direct = False
-            else:
-                self._reconnect()
+                return self._accept(pending, reply)
+            self._recover(pending)
             if attempt + 1 < attempts:
                 time.sleep(min(0.1 * 2**attempt, 1.0))
-        raise errors.WorkerUnavailableError(
+        raise self._unavailable(req, attempts)
+
+    def send(self, req: p.Request) -> Pending:
+        """Send a request without waiting; :meth:`receive` collects its reply (once, no retries).
+
+        Lets one thread keep several emulators busy at once (see :mod:`sf2rl.vector`).
+        """
+        slot: int | None = getattr(req, "slot", None)
+        direct = slot is not None and slot < len(self._direct_endpoints)
+        sock = self._slot_socket(slot) if direct and slot is not None else self._sock
+        pending = Pending(req, sock, direct, time.perf_counter())
+        sock.send_multipart(p.encode_request(req), copy=False)
+        return pending
+
+    def receive(self, pending: Pending) -> p.Reply:
+        """The reply to a request from :meth:`send`, or its typed error."""
+        reply = self._await(pending.sock, pending.request.id, watch_host=pending.direct)
+        if reply is None:
+            self._recover(pending)
+            raise self._unavailable(pending.request, 1)
+        return self._accept(pending, reply)
+
+    def _accept(self, pending: Pending, reply: p.Reply | p.ErrorReply) -> p.Reply:
+        self.last_rtt_ms = (time.perf_counter() - pending.sent_at) * 1000
+        if isinstance(reply, p.ErrorReply):
+            if pending.direct and reply.type is p.ErrorType.INSTANCE_CRASHED:
+                # Never let a queued request reach the restarted instance.
+                self._drop_direct(getattr(pending.request, "slot", None))
+            cls = ERRORS.get(reply.type, errors.WorkerError)
+            raise cls(f"{reply.type.value}: {reply.message}", reply.type.value, reply.traceback)
+        return reply
+
+    def _recover(self, pending: Pending) -> None:
+        """After a request went unanswered: the socket may hold a half-sent request or a stale reply."""
+        if pending.direct:
+            # A silent instance port is most often a firewall or port mapping that only opens the
+            # host's port: from now on route through the host, which also detects hung instances.
+            log.warning("no reply from %s's direct instance socket; routing through the host", self.endpoint)
+            self._drop_direct()
+            self._direct_endpoints = []
+        else:
+            self._reconnect()
+
+    def _unavailable(self, req: p.Request, attempts: int) -> errors.WorkerUnavailableError:
+        return errors.WorkerUnavailableError(
             f"no reply from worker host {self.endpoint} to {req.COMMAND.value} within {self.timeout_ms} ms "
             f"({attempts} attempt(s)); is `emulator-worker serve` running there, and are the CurveZMQ keys right?"
         )
@@ -254,8 +288,22 @@ class EmulatorClient:
         want_frame: bool = False,
     ) -> Observation:
         """Run input segments on a leased slot."""
-        req = p.Step(self._next_id(), self._lease(), slot, segments, ram_ranges, want_frame)
-        return self._observation(self.call(req))
+        return self.step_wait(self.step_async(slot, segments, ram_ranges=ram_ranges, want_frame=want_frame))
+
+    def step_async(
+        self,
+        slot: int,
+        segments: tuple[p.Segment, ...],
+        *,
+        ram_ranges: tuple[tuple[int, int], ...] = (),
+        want_frame: bool = False,
+    ) -> Pending:
+        """Start a step and return at once; :meth:`step_wait` collects it."""
+        return self.send(p.Step(self._next_id(), self._lease(), slot, segments, ram_ranges, want_frame))
+
+    def step_wait(self, pending: Pending) -> Observation:
+        """The observation of a step from :meth:`step_async`."""
+        return self._observation(self.receive(pending))
 
     def frame(self, slot: int = 0) -> np.ndarray:
         """The slot's current RGB frame."""

@@ -15,7 +15,7 @@ from emulator_worker import protocol as p
 from emulator_worker.backends import create_backend
 from emulator_worker.instances import Executor
 from sf2rl import errors
-from sf2rl.client import CurveKeys, EmulatorClient, Observation
+from sf2rl.client import CurveKeys, EmulatorClient, Observation, Pending
 from sf2rl.config import EnvConfig
 from sf2rl.game.spec import Decoder
 from sf2rl.game.specs import get_game
@@ -34,6 +34,14 @@ class Console(Protocol):
         self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
     ) -> Observation:
         """Run input segments."""
+
+    def step_async(
+        self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
+    ) -> None:
+        """Start running input segments; :meth:`step_wait` returns the observation."""
+
+    def step_wait(self) -> Observation:
+        """The observation of the step started by :meth:`step_async`."""
 
     def frame(self) -> np.ndarray:
         """The current RGB frame."""
@@ -54,6 +62,7 @@ class LocalConsole:
         self._exec = Executor(create_backend(backend, **options))
         self.buttons = tuple(self._exec.backend.buttons)
         self._ids = 0
+        self._pending: p.Step | None = None
 
     def _call(self, req: p.Request) -> p.Reply:
         frames = self._exec.handle(p.encode_request(req))
@@ -76,7 +85,21 @@ class LocalConsole:
         self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
     ) -> Observation:
         """Run input segments."""
-        reply = self._call(p.Step(self._id(), "", 0, segments, ram_ranges, want_frame))
+        self.step_async(segments, ram_ranges, want_frame)
+        return self.step_wait()
+
+    def step_async(
+        self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
+    ) -> None:
+        """Remember the step; in-process there is nothing to overlap it with."""
+        self._pending = p.Step(self._id(), "", 0, segments, ram_ranges, want_frame)
+
+    def step_wait(self) -> Observation:
+        """Run the remembered step."""
+        req, self._pending = self._pending, None
+        if req is None:
+            raise RuntimeError("step_wait() without step_async()")
+        reply = self._call(req)
         return Observation(reply.ram or b"", reply.frame, int(reply.fields.get("frames_run", 0)))
 
     def frame(self) -> np.ndarray:
@@ -101,6 +124,7 @@ class RemoteConsole:
         curve = CurveKeys.from_files(w.server_key, w.client_key) if w.server_key and w.client_key else None
         self.client = EmulatorClient(endpoint, timeout_ms=w.timeout_ms, retries=w.retries, curve=curve)
         self.lease_ttl = w.lease_ttl
+        self._pending: Pending | None = None
         info = self.client.hello()
         self.backend = str(info["backend"])
         self.buttons = tuple(info.get("buttons", ()))
@@ -120,6 +144,19 @@ class RemoteConsole:
     ) -> Observation:
         """Run input segments."""
         return self.client.step(0, segments, ram_ranges=ram_ranges, want_frame=want_frame)
+
+    def step_async(
+        self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
+    ) -> None:
+        """Send the step; the emulator runs it while the caller does other work."""
+        self._pending = self.client.step_async(0, segments, ram_ranges=ram_ranges, want_frame=want_frame)
+
+    def step_wait(self) -> Observation:
+        """The reply to the step sent by :meth:`step_async`."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            raise RuntimeError("step_wait() without step_async()")
+        return self.client.step_wait(pending)
 
     def frame(self) -> np.ndarray:
         """The current RGB frame."""

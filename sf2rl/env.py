@@ -252,19 +252,32 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Run one agent step of ``frame_skip`` frames."""
+        self.step_async(action)
+        return self.step_wait()
+
+    def step_async(self, action: np.int64 | int) -> None:
+        """Send one agent step to the emulator and return at once; :meth:`step_wait` finishes it.
+
+        Stepping several envs this way runs their emulators at the same time (:mod:`sf2rl.vector`).
+        """
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(int(action)):
             raise ValueError(f"action {action!r} outside Discrete({len(self.actions)})")
         prev = self._state
-        pixels = self.config.obs == "pixels"
         segments = self.segments(int(action), prev.p1.x <= prev.p2.x)
         if self._opponent is not None:
             segments = merge_runs([(s.p1, s.frames) for s in segments], self._opponent_runs(prev))
-        obs = self.console.step(segments, self._ranges(), pixels)
+        self.console.step_async(segments, self._ranges(), self.config.obs == "pixels")
         self._frames_played += sum(s.frames for s in segments)
+
+    def step_wait(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """The result of the step sent by :meth:`step_async`."""
+        prev = self._state
+        assert prev is not None
+        obs = self.console.step_wait()
         curr = self._decode(obs.ram)
-        if pixels:
+        if self.config.obs == "pixels":
             self._frames.append(self._gray(obs.frame))
         self._state = curr
         self._steps += 1

@@ -96,7 +96,9 @@ class ResourcesConfig(BaseModel):
     model_config = Strict
 
     env_runners: int = Field(0, ge=0, le=64, description="remote env runners (0 = sample in the trial process)")
-    envs_per_runner: int = Field(1, ge=1, le=64, description="envs per env runner")
+    envs_per_runner: int = Field(
+        1, ge=1, le=64, description="envs per env runner; more than one step their emulators at the same time"
+    )
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of the trial's main process")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from ray.rllib.algorithms.dqn import DQN, DQNConfig
@@ -17,6 +18,7 @@ from sf2rl.errors import ConfigError
 from sf2rl.pool import ConnectedPool, Pool, SpawnedPool
 from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
 from sf2rl.sweep.schema import DQNOptions, SweepConfig, apply_overrides
+from sf2rl.vector import SF2VectorEnv
 
 ENV_NAME = "sf2rl-SF2"
 SWEEP_KEY = "sf2rl_sweep"
@@ -27,16 +29,29 @@ SELF_PLAY = "self"
 """The `opponent` value meaning: this trial's own newest checkpoint (self-play)."""
 
 
-def make_env(ctx: EnvContext | dict[str, Any]) -> SF2Env:
-    """Env creator for RLlib: each env leases one slot, spread over the pool's endpoints."""
+def make_env(ctx: EnvContext | dict[str, Any]) -> SF2Env | SF2VectorEnv:
+    """Env creator for RLlib: each env leases one slot, spread over the pool's endpoints.
+
+    Given ``num_envs`` (RLlib's vector entry point), it builds an :class:`SF2VectorEnv`
+    whose envs step their emulators at the same time.
+    """
     config = EnvConfig(**ctx[ENV_KEY])
     endpoints: list[str] = list(ctx.get(ENDPOINTS_KEY) or [])
-    if endpoints:
-        worker_index = getattr(ctx, "worker_index", 0)
-        vector_index = getattr(ctx, "vector_index", 0)
-        endpoint = endpoints[(worker_index * 64 + vector_index) % len(endpoints)]
-        config = EnvConfig(**{**config.model_dump(), "backend": endpoint})
-    return SF2Env(config)
+    num_envs = ctx.get("num_envs")
+    if num_envs is not None:
+        # RLlib hands the vector entry point a plain dict, without the runner's index: spread by process.
+        first = os.getpid()
+        return SF2VectorEnv([_on(config, endpoints, first + i) for i in range(int(num_envs))])
+    worker_index = getattr(ctx, "worker_index", 0)
+    vector_index = getattr(ctx, "vector_index", 0)
+    return SF2Env(_on(config, endpoints, worker_index * 64 + vector_index))
+
+
+def _on(config: EnvConfig, endpoints: list[str], index: int) -> EnvConfig:
+    """``config`` pointed at the ``index``-th endpoint (round robin), if the pool has any."""
+    if not endpoints:
+        return config
+    return EnvConfig(**{**config.model_dump(), "backend": endpoints[index % len(endpoints)]})
 
 
 register_env(ENV_NAME, make_env)
@@ -77,6 +92,8 @@ def configure(config: DQNConfig, sweep: SweepConfig, dqn: DQNOptions) -> DQNConf
     config.env_runners(
         num_env_runners=res.env_runners,
         num_envs_per_env_runner=res.envs_per_runner,
+        # Several envs per runner step their emulators together instead of one after another.
+        gym_env_vectorize_mode="vector_entry_point" if res.envs_per_runner > 1 else "sync",
         rollout_fragment_length=dqn.rollout_fragment_length,
     )
     # Ray schedules fractional CPUs fine; its annotation says int.

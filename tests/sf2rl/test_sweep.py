@@ -25,7 +25,8 @@ def _worker_hosts() -> set[int]:
 def finished_sweep(ray_session: Path, tmp_path_factory: pytest.TempPathFactory, tiny_sweep) -> dict[str, object]:
     work = tmp_path_factory.mktemp("sweep")
     uri = f"sqlite:///{work / 'mlflow.db'}"
-    path = tiny_sweep(work, "tiny", uri)
+    # Two envs per runner: RLlib builds them through SF2VectorEnv, which steps both emulators at once.
+    path = tiny_sweep(work, "tiny", uri, resources={"envs_per_runner": 2})
     before = _worker_hosts()
     with pytest.raises(SystemExit) as code:
         sf2rl_main(["sweep", str(path)])

@@ -167,19 +167,49 @@ def _data_socket(ctx: zmq.Context[Any], spec: DataSocket) -> zmq.Socket[bytes]:
     return sock
 
 
-def _spin(sockets: tuple[zmq.Socket[bytes], ...], seconds: float) -> None:
-    """Return as soon as a socket is readable, or after ``seconds``.
-
-    A client steps again within microseconds of a reply, but waking a sleeping
-    process costs tens of microseconds on virtual machines; polling briefly
-    skips that wake-up. Yielding keeps the core free for anything runnable.
-    """
+def _spin(sockets: tuple[zmq.Socket[bytes], ...], seconds: float) -> bool:
+    """Whether a socket became readable within ``seconds`` (polling, never sleeping)."""
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         for sock in sockets:
             if int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
-                return
-        os.sched_yield()
+                return True
+        os.sched_yield()  # keeps the core free for anything runnable
+    return False
+
+
+class Spinner:
+    """Polls for the lessee's next request after each reply, while that pays off.
+
+    A client in a tight loop steps again within microseconds, but waking a sleeping
+    process costs tens of microseconds on virtual machines; polling briefly skips
+    that wake-up. A client that thinks longer (a policy network between steps)
+    would only make us burn CPU, so polling stops after a run of misses and
+    resumes once a request again arrives within the polling window.
+    """
+
+    MISSES_TO_STOP = 8
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.active = seconds > 0
+        self.misses = 0
+        self.replied_at = 0.0
+
+    def received(self) -> None:
+        """A request arrived: if it came soon enough that polling would have caught it, poll again."""
+        if not self.active and self.seconds > 0 and time.perf_counter() - self.replied_at < self.seconds:
+            self.active, self.misses = True, 0
+
+    def replied(self, sockets: tuple[zmq.Socket[bytes], ...]) -> None:
+        """A reply went out: poll for the next request, or note that polling stopped paying."""
+        if self.active:
+            if _spin(sockets, self.seconds):
+                self.misses = 0
+            else:
+                self.misses += 1
+                self.active = self.misses < self.MISSES_TO_STOP
+        self.replied_at = time.perf_counter()
 
 
 def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identity: bytes,
@@ -204,6 +234,7 @@ def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identit
     if direct is not None:
         poller.register(direct, zmq.POLLIN)
     sockets = (control,) if direct is None else (direct, control)
+    spinner = Spinner(spin_us * 1e-6)
 
     def on_control(msg: list[bytes]) -> None:
         tag = msg[0]
@@ -214,7 +245,9 @@ def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identit
         elif tag == p.Control.PING.value:
             control.send(p.Control.PONG.value)
         else:  # a request the host forwarded: [client identity, *frames]
+            spinner.received()
             control.send_multipart([tag, *executor.handle(msg[1:])], copy=False)
+            spinner.replied(sockets)
 
     try:
         while True:
@@ -223,13 +256,13 @@ def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identit
                 on_control(control.recv_multipart())
             if direct is not None and direct in events:
                 client, *frames = direct.recv_multipart()
+                spinner.received()
                 req = executor.decode(frames)
                 if not executor.admits(req) and control.poll(int(GRANT_WAIT_S * 1000)):
                     # The host grants before it answers the lease, but the grant may still be in flight.
                     on_control(control.recv_multipart())
                 direct.send_multipart([client, *executor.handle(frames, req)], copy=False)
-            if spin_us:
-                _spin(sockets, spin_us * 1e-6)
+                spinner.replied(sockets)
     finally:
         # Emulators with processes of their own (EmuHawk) must not outlive us.
         executor.backend.close()

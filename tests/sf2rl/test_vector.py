@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+
 import gymnasium as gym
 import numpy as np
 import pytest
 
+from sf2rl import errors
 from sf2rl.config import EnvConfig
 from sf2rl.env import SF2Env
 from sf2rl.sweep.trainable import ENDPOINTS_KEY, ENV_KEY, make_env
@@ -21,7 +26,8 @@ def _run(env: gym.vector.VectorEnv, steps: int, seed: int) -> list[tuple[object,
     out: list[tuple[object, ...]] = [(obs.copy(),)]
     for _ in range(steps):
         obs, reward, term, trunc, info = env.step(rng.integers(env.single_action_space.n, size=env.num_envs))
-        out.append((obs.copy(), reward.tolist(), term.tolist(), trunc.tolist(), sorted(k for k in info if "rtt_ms" not in k)))
+        keys = sorted(k for k in info if "rtt_ms" not in k)  # only remote envs time their round trips
+        out.append((obs.copy(), reward.tolist(), term.tolist(), trunc.tolist(), keys))
     return out
 
 
@@ -73,3 +79,26 @@ def test_rllib_vector_entry_point_builds_one_env_per_slot(spawn_host) -> None:
         assert obs.shape == (2, *env.single_observation_space.shape)
     finally:
         env.close()
+
+
+def test_a_killed_emulator_fails_the_step_and_a_new_vector_env_goes_on(spawn_host) -> None:
+    # RLlib answers a failed env step by closing the vector env and building a new one.
+    pool = spawn_host(slots=3)
+    assert pool.proc is not None
+    remote_cfg = EnvConfig(**{**CFG.model_dump(), "backend": pool.endpoints[0]})
+    vec = SF2VectorEnv([remote_cfg, remote_cfg])
+    vec.reset(seed=0)
+    vec.step(np.zeros(2, dtype=np.int64))
+    instances = subprocess.run(["pgrep", "-P", str(pool.proc.pid)], capture_output=True, text=True).stdout.split()
+    for pid in instances:
+        os.kill(int(pid), signal.SIGKILL)  # whichever two of the three slots the envs hold
+    with pytest.raises(errors.WorkerError):
+        vec.step(np.zeros(2, dtype=np.int64))
+    vec.close()
+    fresh = SF2VectorEnv([remote_cfg, remote_cfg])
+    try:
+        obs, _ = fresh.reset(seed=1)
+        obs, *_ = fresh.step(np.ones(2, dtype=np.int64))
+        assert fresh.observation_space.contains(obs)
+    finally:
+        fresh.close()

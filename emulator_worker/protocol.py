@@ -211,6 +211,8 @@ class ErrorReply:
     type: ErrorType
     message: str
     traceback: str = ""
+    slot: int | None = None
+    """For a crash notice (no id): which of the lease's slots died."""
 
 
 # --------------------------------------------------------------- encoding
@@ -245,6 +247,8 @@ def encode_reply(reply: Reply | ErrorReply) -> list[bytes]:
             "ok": False,
             "error": {"type": reply.type.value, "message": reply.message, "traceback": reply.traceback},
         }
+        if reply.slot is not None:
+            header["error"]["slot"] = reply.slot
         return [_pack(header)]
     header = {"v": PROTOCOL_VERSION, "id": reply.id, "ok": True, **reply.fields}
     buffers: list[bytes] = []
@@ -391,7 +395,9 @@ def decode_reply(frames: list[bytes]) -> Reply | ErrorReply:
             etype = ErrorType(str(err.get("type")))
         except ValueError:
             etype = ErrorType.INTERNAL
-        return ErrorReply(rid, etype, str(err.get("message", "")), str(err.get("traceback", "")))
+        slot = err.get("slot")
+        slot = slot if isinstance(slot, int) and not isinstance(slot, bool) else None
+        return ErrorReply(rid, etype, str(err.get("message", "")), str(err.get("traceback", "")), slot)
     if ok is not True or not isinstance(rid, int):
         raise ProtocolError("reply lacks 'ok' or 'id'")
     bufs = frames[1:]

@@ -417,7 +417,10 @@ class WorkerHost:
         lease = self.leases.get(slot.lease or "")
         if lease is not None and lease.client:
             # The lessee may be waiting on the dead instance's own socket: tell it now, not at its timeout.
-            self._error(lease.client, None, p.ErrorType.INSTANCE_CRASHED, message)
+            index = lease.slots.index(slot.instance.index)  # the lessee numbers its slots 0, 1, ...
+            notice = p.ErrorReply(None, p.ErrorType.INSTANCE_CRASHED, message, slot=index)
+            self.stats["errors"] += 1
+            self._reply(lease.client, p.encode_reply(notice))
         slot.crashes.append(time.monotonic())
         while slot.crashes and slot.crashes[0] < time.monotonic() - CRASH_LOOP_WINDOW:
             slot.crashes.popleft()

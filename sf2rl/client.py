@@ -109,6 +109,11 @@ class EmulatorClient:
         self._direct: dict[int, zmq.Socket[bytes]] = {}
         self._heartbeat: _Heartbeat | None = None
         self.last_rtt_ms = 0.0
+        # Several requests may be in flight (one per slot); replies and crash notices that arrive
+        # while another one is awaited are kept for their own request or slot.
+        self._in_flight: dict[int, int | None] = {}  # request id -> slot
+        self._early: dict[int, p.Reply | p.ErrorReply] = {}
+        self._notices: dict[int, tuple[float, p.ErrorReply]] = {}  # slot -> (when read, crash notice)
 
     # ------------------------------------------------------------ transport
 
@@ -135,7 +140,7 @@ class EmulatorClient:
         attempts = 1 + (self.retries if req.COMMAND in IDEMPOTENT else 0)
         for attempt in range(attempts):
             pending = self.send(req)
-            reply = self._await(pending.sock, req.id, watch_host=pending.direct)
+            reply = self._await(pending)
             if reply is not None:
                 return self._accept(pending, reply)
             self._recover(pending)
@@ -153,11 +158,12 @@ class EmulatorClient:
         sock = self._slot_socket(slot) if direct and slot is not None else self._sock
         pending = Pending(req, sock, direct, time.perf_counter())
         sock.send_multipart(p.encode_request(req), copy=False)
+        self._in_flight[req.id] = slot
         return pending
 
     def receive(self, pending: Pending) -> p.Reply:
         """The reply to a request from :meth:`send`, or its typed error."""
-        reply = self._await(pending.sock, pending.request.id, watch_host=pending.direct)
+        reply = self._await(pending)
         if reply is None:
             self._recover(pending)
             raise self._unavailable(pending.request, 1)
@@ -165,6 +171,7 @@ class EmulatorClient:
 
     def _accept(self, pending: Pending, reply: p.Reply | p.ErrorReply) -> p.Reply:
         self.last_rtt_ms = (time.perf_counter() - pending.sent_at) * 1000
+        self._in_flight.pop(pending.request.id, None)
         if isinstance(reply, p.ErrorReply):
             if pending.direct and reply.type is p.ErrorType.INSTANCE_CRASHED:
                 # Never let a queued request reach the restarted instance.
@@ -175,6 +182,7 @@ class EmulatorClient:
 
     def _recover(self, pending: Pending) -> None:
         """After a request went unanswered: the socket may hold a half-sent request or a stale reply."""
+        self._in_flight.pop(pending.request.id, None)
         if pending.direct:
             # A silent instance port is most often a firewall or port mapping that only opens the
             # host's port: from now on route through the host, which also detects hung instances.
@@ -190,23 +198,46 @@ class EmulatorClient:
             f"({attempts} attempt(s)); is `emulator-worker serve` running there, and are the CurveZMQ keys right?"
         )
 
-    def _await(self, sock: zmq.Socket[bytes], rid: int, watch_host: bool) -> p.Reply | p.ErrorReply | None:
-        """The reply to ``rid`` on ``sock``; while waiting on an instance, also heed the host's crash notices."""
+    def _await(self, pending: Pending) -> p.Reply | p.ErrorReply | None:
+        """The reply to ``pending``; while waiting on an instance, also heed the host's crash notices."""
+        rid = pending.request.id
+        slot: int | None = getattr(pending.request, "slot", None)
+        noted = self._notices.pop(slot, None) if slot is not None else None
+        if (early := self._early.pop(rid, None)) is not None:
+            return early  # the reply got out before the instance died
+        if noted is not None and noted[0] > pending.sent_at:
+            return noted[1]  # the instance died with this request in flight
         deadline = time.monotonic() + self.timeout_ms / 1000
         # Waiting on one socket is a cheaper wake-up than polling two; the host is checked between slices.
-        slice_ms = NOTICE_CHECK_MS if watch_host else self.timeout_ms
+        slice_ms = NOTICE_CHECK_MS if pending.direct else self.timeout_ms
         while (left := deadline - time.monotonic()) > 0:
-            if sock.poll(min(slice_ms, int(left * 1000) + 1)):
-                reply = self._read(sock)
-                if reply.id == rid or (reply.id is None and isinstance(reply, p.ErrorReply)):
-                    return reply  # ours, or the host could not even read our id
-                continue  # a stale reply to an abandoned request
-            while watch_host and self._sock.poll(0):
-                notice = self._read(self._sock)
-                crashed = isinstance(notice, p.ErrorReply) and notice.type is p.ErrorType.INSTANCE_CRASHED
-                if notice.id is None and crashed:
-                    return notice  # our instance died under this request
+            if pending.sock.poll(min(slice_ms, int(left * 1000) + 1)):
+                if (reply := self._route(self._read(pending.sock), rid, slot, notices_only=False)) is not None:
+                    return reply
+                continue
+            while pending.direct and self._sock.poll(0):
+                if (reply := self._route(self._read(self._sock), rid, slot, notices_only=True)) is not None:
+                    return reply
         return None
+
+    def _route(
+        self, reply: p.Reply | p.ErrorReply, rid: int, slot: int | None, notices_only: bool
+    ) -> p.Reply | p.ErrorReply | None:
+        """``reply`` if it answers ``rid``; otherwise keep it for whoever it belongs to (or drop it if stale)."""
+        if isinstance(reply, p.ErrorReply) and reply.id is None:
+            if reply.type is p.ErrorType.INSTANCE_CRASHED and reply.slot is not None and reply.slot != slot:
+                if reply.slot in self._in_flight.values():
+                    # Another of our slots died with a request in flight: keep the news for its waiter.
+                    self._notices[reply.slot] = (time.perf_counter(), reply)
+                return None  # with nothing in flight there, the restarted instance itself asks for a reset
+            if reply.type is p.ErrorType.INSTANCE_CRASHED or not notices_only:
+                return reply  # our instance died under this request, or the host could not even read our id
+            return None
+        if reply.id == rid and not notices_only:
+            return reply
+        if reply.id in self._in_flight:
+            self._early[reply.id] = reply  # answers another request of ours that is still in flight
+        return None  # else a stale reply to an abandoned request
 
     def _read(self, sock: zmq.Socket[bytes]) -> p.Reply | p.ErrorReply:
         try:
@@ -227,6 +258,7 @@ class EmulatorClient:
         """Lease slots and keep them alive with a background heartbeat."""
         reply = self.call(p.Lease(id=self._next_id(), count=count, ttl=ttl, owner=owner))
         self.lease_id = str(reply.fields["lease"])
+        self._notices.clear()
         self._drop_direct()
         self._direct_endpoints = [str(e) for e in reply.fields.get("direct", [])]
         self._heartbeat = _Heartbeat(self, self.lease_id, max(ttl / 3, 0.05))

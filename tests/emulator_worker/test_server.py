@@ -133,6 +133,57 @@ def test_killed_instance_is_restarted_and_reset_goes_on(spawn_host) -> None:
         assert _instance_pids(pool.proc.pid) != [pid]
 
 
+@pytest.mark.parametrize("route", ["direct", "through the host"])
+def test_steps_in_flight_on_two_slots_each_get_their_own_reply(route: str) -> None:
+    extra = () if route == "direct" else ("--no-direct",)
+    host, endpoint = _serve("--bind", "tcp://127.0.0.1:0", "--slots", "2", *extra)
+    try:
+        with EmulatorClient(endpoint) as client:
+            client.lease(2)
+            for slot in (0, 1):
+                client.reset(slot, ram_ranges=RANGES)
+            short = client.step_async(0, (p.Segment(0, 0, 4),), ram_ranges=RANGES)
+            long = client.step_async(1, (p.Segment(0, 0, 400),), ram_ranges=RANGES)
+            # Collected in the other order: through the host both replies share one socket.
+            long_obs, short_obs = client.step_wait(long), client.step_wait(short)
+            assert long_obs.frames_run - short_obs.frames_run == 396
+    finally:
+        host.terminate()
+        host.wait(10)
+
+
+def test_a_crash_notice_reaches_the_slot_that_died_not_the_one_awaited() -> None:
+    # stable-retro: a step long enough (300 frames, ~0.1 s) for the client to check its host socket meanwhile.
+    pytest.importorskip("stable_retro")
+    options = json.dumps({"game": "Airstriker-Genesis-v0"})
+    host, endpoint = _serve("--backend", "retro", "--backend-options", options, "--slots", "2", "--bind", "tcp://127.0.0.1:0")
+    try:
+        with EmulatorClient(endpoint) as client:
+            client.lease(2)
+            for slot in (0, 1):
+                client.reset(slot)
+            pgrep = ["pgrep", "-P", str(host.pid), "-f", "identity slot-1"]
+            [victim] = [int(x) for x in subprocess.run(pgrep, capture_output=True, text=True).stdout.split()]
+            os.kill(victim, signal.SIGKILL)
+            doomed = client.step_async(1, (p.Segment(0, 0, 4),))  # in flight to the dead instance
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                pids = _instance_pids(host.pid)
+                if victim not in pids and len(pids) == 2:
+                    break  # restarted, so the host's notice about slot 1 is on its way to us
+                time.sleep(0.05)
+            obs = client.step(0, (p.Segment(0, 0, 300),))  # reads slot 1's notice while it waits
+            assert obs.frames_run >= 300
+            assert 1 in client._notices  # kept for slot 1, not taken as slot 0's failure
+            with pytest.raises(errors.InstanceCrashedError, match="instance 1 crashed"):
+                client.step_wait(doomed)
+            client.reset(1)
+            client.step(1, (p.Segment(0, 0, 4),))
+    finally:
+        host.terminate()
+        host.wait(10)
+
+
 def test_client_reconnects_to_a_restarted_host(tmp_path: Path) -> None:
     ctx = zmq.Context.instance()
     probe = ctx.socket(zmq.ROUTER)

@@ -132,9 +132,6 @@ class WorkerHost:
         host = self.endpoint.removeprefix("tcp://").rsplit(":", 1)[0]
         if self.config.direct_port_base is not None:
             return f"tcp://{host}:{self.config.direct_port_base + index}"
-        if self._ipc_dir is not None and self.endpoint.startswith(LOOPBACK):
-            # A loopback host's lessees are on this machine, and Unix sockets beat loopback TCP.
-            return f"ipc://{self._ipc_dir}/slot{index}"
         probe = self.ctx.socket(zmq.ROUTER)
         try:
             # The port is fixed for the host's lifetime, so a restarted instance rebinds it and clients reconnect.

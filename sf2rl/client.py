@@ -258,7 +258,6 @@ class EmulatorClient:
         """Lease slots and keep them alive with a background heartbeat."""
         reply = self.call(p.Lease(id=self._next_id(), count=count, ttl=ttl, owner=owner))
         self.lease_id = str(reply.fields["lease"])
-        self._notices.clear()
         self._drop_direct()
         self._direct_endpoints = [str(e) for e in reply.fields.get("direct", [])]
         self._heartbeat = _Heartbeat(self, self.lease_id, max(ttl / 3, 0.05))
@@ -272,6 +271,10 @@ class EmulatorClient:
             self._heartbeat = None
         self._drop_direct()
         self._direct_endpoints = []
+        # Whatever was in flight on those slots will never be collected.
+        self._in_flight.clear()
+        self._early.clear()
+        self._notices.clear()
         if self.lease_id is not None:
             lease, self.lease_id = self.lease_id, None
             try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 from ray.rllib.algorithms.dqn import DQN, DQNConfig
@@ -15,11 +17,13 @@ from sf2rl.client import CurveKeys
 from sf2rl.config import EnvConfig
 from sf2rl.env import SF2Env
 from sf2rl.errors import ConfigError
+from sf2rl.policies import newest_checkpoint
 from sf2rl.pool import ConnectedPool, Pool, SpawnedPool
 from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
 from sf2rl.sweep.schema import DQNOptions, SweepConfig, apply_overrides
 from sf2rl.vector import SF2VectorEnv
 
+log = logging.getLogger(__name__)
 ENV_NAME = "sf2rl-SF2"
 SWEEP_KEY = "sf2rl_sweep"
 OVERRIDES_KEY = "sf2rl_overrides"
@@ -172,6 +176,24 @@ class PooledDQN(DQN):
             if not isinstance(result.get(key), (int, float)) or math.isnan(result[key]):
                 result[key] = float("nan")
         return result
+
+    def restore(self, checkpoint_path: Any) -> None:
+        """Restore where Tune says, or from the trial's newest complete checkpoint if that one is gone.
+
+        Tune deletes checkpoints beyond ``checkpoint.keep`` as new ones land, but snapshots its
+        experiment state only every few seconds: a driver killed in between leaves a state naming
+        a deleted checkpoint, and ``--resume`` would fail the trial over it.
+        """
+        checkpoint = getattr(checkpoint_path, "checkpoint", checkpoint_path)
+        path = getattr(checkpoint, "path", checkpoint)
+        filesystem = getattr(checkpoint, "filesystem", None)
+        local = filesystem is None or filesystem.type_name == "local"
+        if isinstance(path, str) and local and not Path(path).exists():
+            newest = newest_checkpoint(Path(path).parent)
+            if newest is not None:
+                log.warning("checkpoint %s is gone (deleted by checkpoint.keep); restoring %s instead", path, newest)
+                checkpoint_path = str(newest)
+        super().restore(checkpoint_path)
 
     def cleanup(self) -> None:
         """Stop RLlib's actors, then the pool."""

@@ -78,3 +78,25 @@ def test_best_checkpoint_restores_a_module_that_acts(finished_sweep: dict[str, o
     action = int(out_["actions"][0]) if "actions" in out_ else int(torch.argmax(out_["qf_preds"][0]))
     assert env.action_space.contains(action)
     env.step(action)
+
+
+def test_restore_falls_back_when_the_recorded_checkpoint_was_deleted(finished_sweep: dict[str, object]) -> None:
+    # A driver killed between Tune deleting a checkpoint (checkpoint.keep) and its next state
+    # snapshot leaves a state that names the deleted checkpoint; the trial must still resume.
+    from ray.tune.result import TRAINING_ITERATION
+
+    from sf2rl.policies import newest_checkpoint
+    from sf2rl.sweep.schema import load_sweep
+    from sf2rl.sweep.trainable import PooledDQN, base_config
+
+    work = Path(str(finished_sweep["work"]))
+    trial = next((work / "runs").glob("tiny-*/trial_*"))
+    newest = newest_checkpoint(trial)
+    assert newest is not None
+    algo = PooledDQN(base_config(load_sweep(work / "tiny.yaml")))
+    try:
+        algo.restore(str(trial / "checkpoint_999999"))
+        assert algo.iteration == json.loads((trial / "result.json").read_text().splitlines()[-1])[TRAINING_ITERATION]
+        assert algo.step()["episode_return_mean"] is not None  # and it trains on from there
+    finally:
+        algo.stop()

@@ -62,21 +62,28 @@ def bench_rtt(quick: bool = False) -> dict[str, Any]:
     return {"round_trips": n, "p50_us": float(np.percentile(samples, 50)), "p99_us": float(np.percentile(samples, 99))}
 
 
+def _setup(backend: str, game: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A game's spawned-host options, and the env options (but frame skip) every comparison shares."""
+    spec = get_game(game)
+    options = {GAME_OPTION[backend]: spec.backends[backend]} if backend in GAME_OPTION else {}
+    env = {"game": game, "action_set": "seed", "max_episode_steps": 100000,
+           "characters": (spec.characters[0], spec.characters[-1])}  # fmt: skip
+    return options, env
+
+
 def bench_transport(backend: str, game: str, quick: bool = False) -> dict[str, Any]:
     """Env steps/s in-process vs. through a worker host, alternating runs, at frame skip 1, 4 and 20.
 
     A second host with ``--spin-us 0`` shows what the instances' poll-before-sleep buys.
     """
-    spec = get_game(game)
-    options = {GAME_OPTION[backend]: spec.backends[backend]} if backend in GAME_OPTION else {}
+    options, shared = _setup(backend, game)
     pools = {"worker": SpawnedPool(backend, 1, options), "no_spin": SpawnedPool(backend, 1, options, spin_us=0)}
     out: dict[str, Any] = {}
     try:
         for pool in pools.values():
             pool.start()
         for skip in (1, 4, 20):
-            base = {"game": game, "frame_skip": skip, "action_set": "seed", "max_episode_steps": 100000,
-                    "characters": (spec.characters[0], spec.characters[-1])}  # fmt: skip
+            base = {**shared, "frame_skip": skip}
             envs = {"in_process": SF2Env(EnvConfig(backend=backend, **base))}
             envs.update({name: SF2Env(EnvConfig(backend=pool.endpoints[0], **base)) for name, pool in pools.items()})
             # Many short alternating rounds: a slow spell of the machine then hits every variant alike.
@@ -117,11 +124,9 @@ def _vector_steps_per_s(env: gym.vector.VectorEnv, steps: int, seed: int = 0) ->
 def bench_vector(backend: str, game: str, quick: bool = False, envs: int = 2, skip: int = 4) -> dict[str, Any]:
     """Env steps/s of several envs on one thread: stepped together (SF2VectorEnv) or one after another
     (gymnasium's SyncVectorEnv), both through a worker host, against one env in-process."""
-    spec = get_game(game)
-    options = {GAME_OPTION[backend]: spec.backends[backend]} if backend in GAME_OPTION else {}
+    options, shared = _setup(backend, game)
     pool = SpawnedPool(backend, 2 * envs, options)
-    base = {"game": game, "frame_skip": skip, "action_set": "seed", "max_episode_steps": 100000,
-            "characters": (spec.characters[0], spec.characters[-1])}  # fmt: skip
+    base = {**shared, "frame_skip": skip}
     try:
         pool.start()
         remote = EnvConfig(backend=pool.endpoints[0], **base)

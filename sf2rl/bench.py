@@ -263,3 +263,5 @@ if (BENCH_DIR / "sim_speed.py").exists():
     SECTIONS["sim_speed"] = lambda quick: _bench_script("sim_speed").run(repeats=3 if quick else 7)
 if (BENCH_DIR / "sim_calibration.py").exists():
     SECTIONS["sim_calibration"] = lambda quick: _bench_script("sim_calibration").run(matches=40 if quick else 200)
+if (BENCH_DIR / "training.py").exists():
+    SECTIONS["training"] = lambda quick: _bench_script("training").run(quick)

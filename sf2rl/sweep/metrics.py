@@ -17,12 +17,16 @@ CURATED: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "win_rate": ("env_runners", "win_rate"),
         "health_left_mean": ("env_runners", "health_left"),
         "emulator_rtt_ms": ("env_runners", "emulator_rtt_ms"),
+        "emulator_wait_ms": ("env_runners", "emulator_wait_ms"),
         "env_steps_per_s": ("env_runners", "num_env_steps_sampled_lifetime_throughput"),
         "env_steps_total": ("num_env_steps_sampled_lifetime",),
         "env_step_failures": ("env_runners", "num_env_step_failures"),
         "qf_loss": ("learners", "default_policy", "qf_loss"),
         "qf_mean": ("learners", "default_policy", "qf_mean"),
+        "learner_updates_total": ("learners", "default_policy", "num_updates_lifetime"),
+        "learner_updates_per_s": ("learners", "default_policy", "num_updates_lifetime_throughput"),
         "time_this_iter_s": ("time_this_iter_s",),
+        "wall_time": ("wall_time",),
     }
 )
 
@@ -40,6 +44,9 @@ def flatten_metrics(result: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for name, path in CURATED.items():
         value = _get(result, path)
+        if isinstance(value, Mapping):
+            # A root MetricsLogger reports throughputs as {since last reduce, since last restore}.
+            value = value.get("throughput_since_last_reduce")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             out[name] = float(value)
     return out

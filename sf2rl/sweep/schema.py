@@ -30,9 +30,10 @@ class PoolConfig(BaseModel):
     backend_options: dict[str, Any] = Field(default_factory=dict, description="options of spawned hosts' backend")
     slots: int | None = Field(None, ge=1, le=64, description="emulator slots per trial; default one per env")
     spin_us: int = Field(
-        SPIN_US, ge=0, le=100_000,
-        description="spawned hosts' instances poll this long for the next step before sleeping (0: never; "
-        "trades that CPU for a wake-up per step)",
+        0, ge=0, le=100_000,
+        description="spawned hosts' instances poll this long for the next step before sleeping (0: never). "
+        f"A training trial steps again only after a learner update, so polling (the worker's own default is "
+        f"{SPIN_US}) mostly burns CPU that concurrent trials need",
     )  # fmt: skip
     endpoints: list[str] = Field(default_factory=list, description="worker hosts to lease from (connect mode)")
     server_key: str | None = Field(None, description="worker hosts' CurveZMQ public key file (connect mode)")
@@ -77,10 +78,19 @@ class DQNOptions(BaseModel):
     training_intensity: float | None = Field(
         None, gt=0, description="replayed steps per sampled step; default RLlib's (one update per fragment)"
     )
-    rollout_fragment_length: int = Field(4, ge=1, description="env steps per sampling fragment")
+    rollout_fragment_length: int = Field(
+        1, ge=1, description="env steps of every env between learner updates (with `resources.envs_per_runner` "
+        "envs, one update per fragment * envs steps unless `training_intensity` is set)",
+    )
     hiddens: list[int] = Field([128, 128], min_length=1, description="hidden layer sizes of the Q network")
     epsilon: EpsilonConfig = Field(default_factory=EpsilonConfig, description="exploration schedule")
     steps_per_iteration: int = Field(1000, ge=1, description="env steps sampled per reported iteration")
+    loop: Literal["sf2rl", "rllib"] = Field(
+        "sf2rl",
+        description="'sf2rl': the trial's lean training_step (envs stepped in the trial process while the learner "
+        "trains, numpy n-step replay, updates on the Learner's own module); 'rllib': RLlib's stock DQN "
+        "training_step (connector pipelines, episode replay buffer), kept for comparison",
+    )
 
     @field_validator("hiddens")
     @classmethod
@@ -97,9 +107,14 @@ class ResourcesConfig(BaseModel):
 
     env_runners: int = Field(0, ge=0, le=64, description="remote env runners (0 = sample in the trial process)")
     envs_per_runner: int = Field(
-        1, ge=1, le=64, description="envs per env runner; more than one step their emulators at the same time"
+        4, ge=1, le=64, description="envs per env runner (dqn.loop sf2rl: envs the trial process steps); more "
+        "than one step their emulators at the same time",
     )
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of the trial's main process")
+    torch_threads: int = Field(
+        1, ge=1, le=64, description="torch intra-op threads in the trial process (more than one rarely pays for "
+        "a small MLP, and costs other trials their core)",
+    )
 
 
 class SearchConfig(BaseModel):
@@ -274,6 +289,11 @@ class SweepConfig(BaseModel):
                     raise ValueError(
                         f"scheduler.mutations.{key}: value {value!r} is invalid: {_first_error(e)}"
                     ) from None
+        if self.dqn.loop == "sf2rl" and self.resources.env_runners:
+            raise ValueError(
+                "resources.env_runners: dqn.loop 'sf2rl' steps its envs in the trial process (the emulators already "
+                "run while it trains); set env_runners: 0, or dqn.loop: rllib for remote env runners"
+            )
         if self.scheduler.type == "pbt" and not self.scheduler.mutations:
             raise ValueError("scheduler.mutations: PBT needs at least one dqn.* key to mutate")
         return self

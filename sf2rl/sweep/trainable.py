@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from ray.rllib.algorithms.dqn import DQN, DQNConfig
+from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.env.env_context import EnvContext
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.tune.registry import register_env
 
 from sf2rl.client import CurveKeys
@@ -19,7 +23,11 @@ from sf2rl.env import SF2Env
 from sf2rl.errors import ConfigError
 from sf2rl.policies import newest_checkpoint
 from sf2rl.pool import ConnectedPool, Pool, SpawnedPool
+from sf2rl.sweep.learning_loop import LearningLoop, Schedule
 from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
+from sf2rl.sweep.q_learner import QLearner
+from sf2rl.sweep.replay_buffer import ReplayBuffer
+from sf2rl.sweep.rollout import Rollout
 from sf2rl.sweep.schema import DQNOptions, SweepConfig, apply_overrides
 from sf2rl.vector import SF2VectorEnv
 
@@ -91,14 +99,16 @@ def configure(config: DQNConfig, sweep: SweepConfig, dqn: DQNOptions) -> DQNConf
         training_intensity=dqn.training_intensity,
     )
     config.rl_module(
-        model_config=DefaultModelConfig(fcnet_hiddens=list(dqn.hiddens), head_fcnet_hiddens=[dqn.hiddens[-1]])
+        # `hiddens` is the whole MLP: linear Q (or advantage and value) heads sit right on its last layer.
+        model_config=DefaultModelConfig(fcnet_hiddens=list(dqn.hiddens), head_fcnet_hiddens=[])
     )
     config.env_runners(
         num_env_runners=res.env_runners,
         num_envs_per_env_runner=res.envs_per_runner,
         # Several envs per runner step their emulators together instead of one after another.
         gym_env_vectorize_mode="vector_entry_point" if res.envs_per_runner > 1 else "sync",
-        rollout_fragment_length=dqn.rollout_fragment_length,
+        # RLlib's n-step sampling needs fragments of at least n_step steps (sf2rl's loop has no such limit).
+        rollout_fragment_length=max(dqn.rollout_fragment_length, dqn.n_step),
     )
     # Ray schedules fractional CPUs fine; its annotation says int.
     config.resources(num_cpus_for_main_process=res.cpus_per_trial)  # type: ignore[arg-type]
@@ -128,6 +138,7 @@ class PooledDQN(DQN):
     """DQN whose trial starts an emulator pool in ``setup`` and stops it in ``cleanup``."""
 
     pool: Pool | None = None
+    learning_loop: LearningLoop | None = None
 
     def setup(self, config: DQNConfig) -> None:  # type: ignore[override]
         """Resolve this trial's options, start its pool, then set up DQN against it."""
@@ -154,11 +165,60 @@ class PooledDQN(DQN):
         config.freeze()
         self.config = config
         self.sf2rl_metric = sweep.search.metric
+        # Explicit, because torch otherwise starts one thread per core in every trial, and trials share the cores.
+        torch.set_num_threads(sweep.resources.torch_threads)
         try:
             super().setup(config)
+            if dqn.loop == "sf2rl":
+                self.learning_loop = self._learning_loop(config, sweep, dqn)
         except BaseException:
             self.pool.stop()
             raise
+
+    def _learning_loop(self, config: DQNConfig, sweep: SweepConfig, dqn: DQNOptions) -> LearningLoop:
+        """sf2rl's training_step: this process's envs, numpy replay, updates on the local Learner's module."""
+        learner = self.learner_group._learner if self.learner_group is not None else None
+        if learner is None:
+            raise ConfigError("dqn.loop 'sf2rl' trains on the trial's local Learner; RLlib built remote learners")
+        module = learner.module[DEFAULT_MODULE_ID].unwrapped()
+        env_config = EnvConfig(**config.env_config[ENV_KEY])
+        endpoints = list(config.env_config[ENDPOINTS_KEY] or [])
+        envs = sweep.resources.envs_per_runner
+        seed = sweep.seed * 1000
+        rollout = Rollout(lambda i: SF2Env(_on(env_config, endpoints, i)), envs, n_step=dqn.n_step,
+                          gamma=dqn.gamma, seed=seed)  # fmt: skip
+        obs_space = module.observation_space
+        assert obs_space is not None and obs_space.shape is not None and obs_space.dtype is not None
+        try:
+            buffer = ReplayBuffer(dqn.buffer_size, obs_space.shape, obs_space.dtype,
+                                  alpha=0.6 if dqn.prioritized_replay else 0.0, beta=0.4, seed=seed)  # fmt: skip
+            per_step = (dqn.training_intensity / dqn.train_batch_size if dqn.training_intensity
+                        else 1.0 / (dqn.rollout_fragment_length * envs))  # fmt: skip
+            schedule = Schedule(
+                batch_size=dqn.train_batch_size, lr=dqn.lr, updates_per_step=per_step,
+                learning_starts=dqn.learning_starts, target_update_period=dqn.target_update_period,
+                epsilon_initial=dqn.epsilon.initial,
+                epsilon_final=dqn.epsilon.final, epsilon_timesteps=dqn.epsilon.timesteps,
+            )  # fmt: skip
+            q = QLearner(module, learner.get_optimizer(DEFAULT_MODULE_ID), double_q=dqn.double_q,
+                         grad_clip=config.grad_clip, tau=config.tau, seed=seed)  # fmt: skip
+        except BaseException:
+            rollout.close()
+            raise
+        window = config.metrics_num_episodes_for_smoothing
+        return LearningLoop(q, rollout, buffer, schedule, window=window, win_window=sweep.win_rate_window)
+
+    def training_step(self) -> None:
+        """sf2rl's lean iteration (dqn.loop 'sf2rl'), or RLlib's stock one."""
+        if self.learning_loop is None:
+            return super().training_step()
+        metrics, runners, config = self.metrics, self.env_runner_group, self.config
+        assert metrics is not None and runners is not None and config is not None
+        lifetime = int(metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
+        self.learning_loop.run(config.min_sample_timesteps_per_iteration, lifetime, metrics)
+        # The local env runner's module is what RLlib checkpoints as the inference copy: keep it current.
+        runners.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+        return None
 
     def _self_play_folder(self) -> str:
         """Where this trial's checkpoints land: the opponent follows the newest of them."""
@@ -172,6 +232,8 @@ class PooledDQN(DQN):
         """One training iteration, plus sf2rl's flat metrics (return, win rate, latency)."""
         result = super().step()
         result.update(flatten_metrics(result))
+        # Wall-clock time at the end of the iteration: curves against it compare trials of unequal speed.
+        result["wall_time"] = time.time()
         for key in ("episode_return_mean", "win_rate"):
             if not isinstance(result.get(key), (int, float)) or math.isnan(result[key]):
                 result[key] = float("nan")
@@ -196,8 +258,11 @@ class PooledDQN(DQN):
         super().restore(checkpoint_path)
 
     def cleanup(self) -> None:
-        """Stop RLlib's actors, then the pool."""
+        """Stop the loop's envs and RLlib's actors, then the pool."""
         try:
+            if self.learning_loop is not None:
+                self.learning_loop.rollout.close()
+                self.learning_loop = None
             super().cleanup()
         finally:
             if self.pool is not None:

@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [
     ROOT / "docs" / name
-    for name in ("getting-started.md", "concepts.md", "cluster.md", "security.md", "troubleshooting.md")
+    for name in ("getting-started.md", "concepts.md", "cluster.md", "security.md", "troubleshooting.md",
+                 "training-speed.md", "sweeps.md")
 ] + [ROOT / "docker" / "README.md", ROOT / "infra" / "windows" / "README.md"]
 MARKERS = ("(Docker)", "(cloud)", "(Kubernetes)", "(Windows)")
 NEEDS_MARKER = re.compile(r"^(docker |kubectl |helm |ray (up|down|dashboard|attach) |curl .*:5000)")

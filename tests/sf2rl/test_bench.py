@@ -28,3 +28,35 @@ def test_unknown_bench_section_is_an_error() -> None:
 
     with pytest.raises(ValueError, match="valid"):
         run_bench(only=["warp"])
+
+
+def test_training_section_peers_report_steady_state_rates() -> None:
+    from sf2rl.bench import SECTIONS, _bench_script
+
+    assert "training" in SECTIONS
+    training = _bench_script("training")
+    starts = training.SETTINGS["learning_starts"]
+    for run in (training.run_bare, training.run_sb3):
+        out = run(2.0)
+        assert out["env_steps"] > starts, "rates are measured after learning starts"
+        assert out["env_steps_per_s"] > 0 and out["updates_per_s"] > 0
+        # One update per train_every env steps, whatever the machine's speed.
+        per_update = training.SETTINGS["train_every"]
+        assert out["updates_per_s"] == pytest.approx(out["env_steps_per_s"] / per_update, rel=0.05)
+
+
+def test_training_section_reads_trial_rates_from_wall_time(tmp_path) -> None:
+    from sf2rl.bench import _bench_script
+
+    training = _bench_script("training")
+    trial = tmp_path / "trial_0"
+    trial.mkdir()
+    rows = [{"env_steps_total": 1000 * i, "wall_time": 100.0 + 2 * i, "learner_updates_total": 250 * i,
+             "emulator_wait_ms": 0.5} for i in range(1, 6)]  # fmt: skip
+    (trial / "result.json").write_text("\n".join(json.dumps(r) for r in rows))
+    (rate,) = training._trial_rates(str(tmp_path), learning_starts=1000)
+    # From the first iteration past learning_starts (2000 steps at t=104) to the last (5000 at t=110).
+    assert rate["env_steps_per_s"] == pytest.approx(3000 / 6)
+    assert rate["updates_per_s"] == pytest.approx(750 / 6)
+    with pytest.raises(RuntimeError, match="run longer"):
+        training._trial_rates(str(tmp_path), learning_starts=4000)

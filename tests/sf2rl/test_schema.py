@@ -42,6 +42,10 @@ BAD: list[tuple[str, object, str]] = [
     ("pbt without mutations", {**GOOD, "scheduler": {"type": "pbt"}}, "PBT needs"),
     ("connect without endpoints", {**GOOD, "pool": {"mode": "connect"}}, "needs at least one entry in endpoints"),
     ("bad mode", {**GOOD, "search": {"mode": "best"}}, "search.mode"),
+    ("remote env runners with sf2rl's loop", {**GOOD, "resources": {"env_runners": 2}},
+     "resources.env_runners: dqn.loop 'sf2rl'"),
+    ("unknown training loop", {**GOOD, "dqn": {"loop": "fast"}}, "dqn.loop"),
+    ("zero torch threads", {**GOOD, "resources": {"torch_threads": 0}}, "resources.torch_threads"),
     ("bad name", {**GOOD, "name": "my sweep!"}, "name"),
     ("not a mapping", ["name", "x"], "a sweep file is a mapping"),
 ]

@@ -90,7 +90,8 @@ def test_dqn_trains_against_a_checkpoint_opponent(ray_session: Path, tmp_path: P
     try:
         result = algo.train()
         assert result["env_runners"]["num_episodes"] >= 1
-        sub = algo.env_runner.env.unwrapped.envs[0].unwrapped
+        assert algo.learning_loop is not None
+        sub = algo.learning_loop.rollout.envs[0]
         assert isinstance(sub, SF2Env) and isinstance(sub.opponent, RefreshingPolicy)
         assert sub.opponent.loaded == first and sub.opponent_action is not None
         # The agent's own checkpoint lands in the league folder: from its next episode on, it plays itself.
@@ -123,7 +124,8 @@ def test_trial_plays_against_its_own_checkpoints(
     algo = PooledDQN(base_config(SweepConfig(name="selfplay", env=env, dqn=dqn)))
     try:
         algo.train()
-        sub = algo.env_runner.env.unwrapped.envs[0].unwrapped
+        assert algo.learning_loop is not None
+        sub = algo.learning_loop.rollout.envs[0]
         assert Path(sub.config.opponent) == trial_dir
         saved = Path(algo.save_to_path(str(trial_dir / "checkpoint_000001")))
         algo.train()

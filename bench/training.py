@@ -1,0 +1,375 @@
+"""The training benchmark's two peers of an sf2rl trial, each run as its own process.
+
+- ``sb3``: Stable-Baselines3 DQN on ``SF2-v0`` (in-process simulator).
+- ``bare``: the limit, a bare PyTorch DQN loop on the same in-process env: a numpy ring
+  buffer, the same MLP, one update per ``train_every`` env steps, nothing else.
+
+Both use the settings in :data:`SETTINGS` (``sf2rl bench --only training`` passes the
+same ones to the trial), torch with ``--threads`` intra-op threads, and report the
+steady-state rate measured after learning starts. Run by ``sf2rl.bench``::
+
+    python bench/training.py bare --seconds 60 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+SETTINGS: dict[str, Any] = {
+    "env": {"action_set": "minimal", "frame_skip": 8, "difficulty": 3, "characters": ["ryu", "ken"],
+            "episode": "round", "reward": {"name": "health_delta"}},
+    "hiddens": [256, 256],
+    "batch_size": 64,
+    "train_every": 4,
+    "buffer_size": 50_000,
+    "learning_starts": 1_000,
+    "target_update_period": 1_000,
+    "lr": 5e-4,
+    "gamma": 0.99,
+    "epsilon_timesteps": 20_000,
+}  # fmt: skip
+"""One 64-sample update per 4 env steps; MLP 256x256 (tanh, as RLlib's default); vanilla DQN, 1-step;
+fused Adam in all three loops."""
+
+
+def _rate(marks: list[tuple[float, int, int]]) -> dict[str, float]:
+    """Steps/s and updates/s between the first mark after learning started and the last."""
+    (t0, s0, u0), (t1, s1, u1) = marks[0], marks[-1]
+    dt = max(t1 - t0, 1e-9)
+    return {"env_steps_per_s": (s1 - s0) / dt, "updates_per_s": (u1 - u0) / dt, "measured_s": dt,
+            "env_steps": s1}  # fmt: skip
+
+
+def _env() -> Any:
+    from sf2rl.config import EnvConfig
+    from sf2rl.env import SF2Env
+
+    return SF2Env(EnvConfig(**SETTINGS["env"], max_episode_steps=5000))
+
+
+def run_bare(seconds: float, seed: int = 0) -> dict[str, float]:
+    """The bare loop: epsilon-greedy acting, a ring buffer, a target network, Huber loss, Adam."""
+    import torch
+
+    s = SETTINGS
+    env = _env()
+    obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
+
+    def mlp() -> torch.nn.Module:
+        layers: list[torch.nn.Module] = []
+        width = obs_dim
+        for h in s["hiddens"]:
+            layers += [torch.nn.Linear(width, h), torch.nn.Tanh()]
+            width = h
+        return torch.nn.Sequential(*layers, torch.nn.Linear(width, n_actions))
+
+    q, target = mlp(), mlp()
+    target.load_state_dict(q.state_dict())
+    opt = torch.optim.Adam(q.parameters(), lr=s["lr"], fused=True)  # as the trial's learner and SB3 here
+    cap = s["buffer_size"]
+    buf_obs = np.zeros((cap, obs_dim), np.float32)
+    buf_next = np.zeros((cap, obs_dim), np.float32)
+    buf_act = np.zeros(cap, np.int64)
+    buf_rew = np.zeros(cap, np.float32)
+    buf_done = np.zeros(cap, np.float32)
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    steps = updates = size = 0
+    marks: list[tuple[float, int, int]] = []
+    deadline = time.perf_counter() + seconds
+    while True:
+        eps = max(0.05, 1.0 - 0.95 * steps / s["epsilon_timesteps"])
+        if rng.random() < eps:
+            action = int(rng.integers(n_actions))
+        else:
+            with torch.no_grad():
+                action = int(q(torch.from_numpy(obs[None])).argmax())
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        i = steps % cap
+        buf_obs[i], buf_next[i], buf_act[i], buf_rew[i], buf_done[i] = obs, next_obs, action, reward, terminated
+        size = min(cap, size + 1)
+        steps += 1
+        obs = env.reset()[0] if terminated or truncated else next_obs
+        if steps >= s["learning_starts"] and steps % s["train_every"] == 0:
+            idx = rng.integers(size, size=s["batch_size"])
+            o, nx = torch.from_numpy(buf_obs[idx]), torch.from_numpy(buf_next[idx])
+            with torch.no_grad():
+                y = torch.from_numpy(buf_rew[idx]) + s["gamma"] * (1 - torch.from_numpy(buf_done[idx])) * target(
+                    nx
+                ).max(1).values
+            pred = q(o).gather(1, torch.from_numpy(buf_act[idx])[:, None]).squeeze(1)
+            loss = torch.nn.functional.huber_loss(pred, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            updates += 1
+        if steps % s["target_update_period"] == 0:
+            target.load_state_dict(q.state_dict())
+        if steps % 500 == 0 and steps >= s["learning_starts"]:
+            now = time.perf_counter()
+            marks.append((now, steps, updates))
+            if now >= deadline and len(marks) >= 2:
+                env.close()
+                return _rate(marks)
+
+
+def run_sb3(seconds: float, seed: int = 0) -> dict[str, float]:
+    """Stable-Baselines3 DQN with the same settings, stopped by a wall-clock callback."""
+    import torch
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    s = SETTINGS
+    marks: list[tuple[float, int, int]] = []
+    deadline = time.perf_counter() + seconds
+
+    class Clock(BaseCallback):
+        def _on_step(self) -> bool:
+            n = self.num_timesteps
+            if n % 500 == 0 and n >= s["learning_starts"]:
+                now = time.perf_counter()
+                marks.append((now, n, int(self.model._n_updates)))
+                return not (now >= deadline and len(marks) >= 2)
+            return True
+
+    env = _env()
+    model = DQN(
+        "MlpPolicy", env, learning_rate=s["lr"], buffer_size=s["buffer_size"], learning_starts=s["learning_starts"],
+        batch_size=s["batch_size"], gamma=s["gamma"], train_freq=s["train_every"], gradient_steps=1,
+        target_update_interval=s["target_update_period"], exploration_fraction=s["epsilon_timesteps"] / 10**9,
+        policy_kwargs={"net_arch": list(s["hiddens"]), "activation_fn": torch.nn.Tanh,
+                       "optimizer_kwargs": {"fused": True}},
+        seed=seed, device="cpu",
+    )  # fmt: skip
+    model.learn(total_timesteps=10**9, callback=Clock())
+    env.close()
+    return _rate(marks)
+
+
+# ----------------------------------------------------------------- the section
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine: what every process of a loop used, Ray's included."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+class _Cores:
+    """Cores kept busy between construction and :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.start = _cpu_jiffies()
+
+    def stop(self) -> float:
+        busy, total = _cpu_jiffies()
+        return (busy - self.start[0]) / max(1, total - self.start[1]) * (os.cpu_count() or 1)
+
+
+def _peer(loop: str, seconds: float, threads: int, seed: int) -> dict[str, float]:
+    """Run a peer in its own process at Ray workers' niceness, with the trial's thread count."""
+    import subprocess
+    import sys
+
+    cores = _Cores()
+    out = subprocess.run(
+        [sys.executable, __file__, loop, "--seconds", str(seconds), "--threads", str(threads), "--nice", "15",
+         "--seed", str(seed)],
+        capture_output=True, text=True, check=True, timeout=seconds * 4 + 120,
+    )  # fmt: skip
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["cores_busy"] = cores.stop()
+    return result
+
+
+BASE_TRIAL: dict[str, Any] = {
+    "dqn": {"double_q": False, "dueling": False, "prioritized_replay": False, "n_step": 1},
+    "resources": {},
+}
+"""The trial at the peers' algorithm (vanilla 1-step DQN): only the loop differs."""
+
+LEVERS: dict[str, dict[str, Any]] = {
+    # RLlib's own DQN training_step, one env (what a trial did before sf2rl's loop), and with a remote runner.
+    "rllib_stock_loop": {"dqn": {"loop": "rllib", "rollout_fragment_length": 4, "steps_per_iteration": 250},
+                         "resources": {"envs_per_runner": 1}},
+    "rllib_remote_env_runner": {"dqn": {"loop": "rllib", "rollout_fragment_length": 4, "steps_per_iteration": 250},
+                                "resources": {"envs_per_runner": 1, "env_runners": 1}},
+    # How many envs the trial steps together (the replay ratio stays at one 64-sample update per 4 steps).
+    "one_env": {"dqn": {"rollout_fragment_length": 4}, "resources": {"envs_per_runner": 1}},
+    "eight_envs_batch_128": {"dqn": {"train_batch_size": 128}, "resources": {"envs_per_runner": 8}},
+    # Larger batches, fewer updates, same replay ratio.
+    "batch_256_per_16_steps": {"dqn": {"train_batch_size": 256, "rollout_fragment_length": 4}},
+    # The algorithm's own costs, each alone: the prioritized buffer, double Q with dueling heads, 3-step returns.
+    "prioritized_replay": {"dqn": {"prioritized_replay": True}},
+    "double_q_dueling": {"dqn": {"double_q": True, "dueling": True}},
+    "n_step_3": {"dqn": {"n_step": 3}},
+    "torch_threads_2": {"resources": {"torch_threads": 2}},
+    "emulator_polling_200us": {"pool": {"spin_us": 200}},
+    # Per-iteration costs (metrics, MLflow, checkpoints every 5 iterations) paid four times as often.
+    "iterations_of_250_steps": {"dqn": {"steps_per_iteration": 250}},
+}
+"""Each lever is the base trial with these sections merged in, at the same replay ratio (16 samples per step)."""
+
+
+def _trial_sweep(name: str, storage: str, uri: str, seconds: float, variant: dict[str, Any], samples: int = 1) -> Any:
+    from sf2rl.sweep.schema import SweepConfig
+
+    s = SETTINGS
+    dqn = {
+        "hiddens": s["hiddens"], "train_batch_size": s["batch_size"], "buffer_size": s["buffer_size"],
+        "learning_starts": s["learning_starts"], "target_update_period": s["target_update_period"], "lr": s["lr"],
+        "gamma": s["gamma"], "epsilon": {"timesteps": s["epsilon_timesteps"]}, "steps_per_iteration": 1000,
+        # Four envs, each stepped once between updates: one 64-sample update per 4 env steps.
+        "rollout_fragment_length": 1,
+        **BASE_TRIAL["dqn"], **variant.get("dqn", {}),
+    }  # fmt: skip
+    return SweepConfig(
+        name=name, env=s["env"], dqn=dqn, pool=variant.get("pool", {}),
+        resources={"envs_per_runner": 4, **BASE_TRIAL["resources"], **variant.get("resources", {})},
+        search={"num_samples": samples, "max_concurrent": samples},
+        stop={"training_iteration": None, "time_total_s": seconds}, storage=storage, tracking={"uri": uri},
+    )  # fmt: skip
+
+
+def _trial_rates(exp_dir: str, learning_starts: int) -> list[dict[str, float]]:
+    """Each trial's steady-state rates from its result.json: from the first iteration past learning_starts."""
+    from pathlib import Path
+
+    rates = []
+    for result_file in sorted(Path(exp_dir).glob("*/result.json")):
+        rows = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if r.get("env_steps_total", 0) > learning_starts]
+        if len(rows) < 2:
+            raise RuntimeError(f"{result_file}: fewer than 2 iterations after learning started; run longer")
+        a, b = rows[0], rows[-1]
+        dt = b["wall_time"] - a["wall_time"]
+        rates.append({
+            "env_steps_per_s": (b["env_steps_total"] - a["env_steps_total"]) / dt,
+            "updates_per_s": (b.get("learner_updates_total", 0) - a.get("learner_updates_total", 0)) / dt,
+            "measured_s": dt, "env_steps": b["env_steps_total"],
+            "emulator_wait_ms": float(np.median([r.get("emulator_wait_ms", float("nan")) for r in rows])),
+        })  # fmt: skip
+    return rates
+
+
+def _trials(tmp: str, name: str, seconds: float, variant: dict[str, Any], samples: int = 1) -> dict[str, float]:
+    """Run the variant as `sf2rl sweep` does (Tune, PooledDQN, spawned pool, MLflow) and sum its trials' rates."""
+    from pathlib import Path
+
+    from sf2rl.sweep.runner import run_sweep
+
+    sweep = _trial_sweep(name, f"{tmp}/runs", f"sqlite:///{tmp}/mlflow.db", seconds, variant, samples)
+    path = Path(tmp) / f"{name}.yaml"
+    path.write_text(sweep.model_dump_json())
+    cores = _Cores()
+    outcome = run_sweep(sweep, path)
+    busy = cores.stop()
+    if outcome.errored:
+        raise RuntimeError(f"bench sweep {name}: {outcome.errored} trial(s) errored")
+    rates = _trial_rates(outcome.experiment_dir, SETTINGS["learning_starts"])
+    if len(rates) != samples:
+        raise RuntimeError(f"bench sweep {name}: expected {samples} trials, found {len(rates)}")
+    total = {k: float(sum(r[k] for r in rates)) for k in ("env_steps_per_s", "updates_per_s")}
+    return {**total, "emulator_wait_ms": float(np.median([r["emulator_wait_ms"] for r in rates])),
+            "cores_busy": busy}  # fmt: skip
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    return {"median": float(np.median(values)), "range": [round(min(values), 3), round(max(values), 3)]}
+
+
+def _ratios(num: list[dict[str, float]], den: list[dict[str, float]], key: str = "env_steps_per_s") -> dict[str, Any]:
+    return _summary([a[key] / b[key] for a, b in zip(num, den, strict=True)])
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """The ``training`` section: (a) an sf2rl trial, (b) SB3 DQN, (c) the bare loop, in alternating rounds;
+    then each lever against the base trial, and two concurrent trials against one."""
+    import tempfile
+
+    import ray
+
+    from sf2rl.sweep.runner import init_ray
+
+    rounds, seconds = (1, 20.0) if quick else (5, 45.0)
+    lever_rounds, lever_seconds = (1, 15.0) if quick else (2, 30.0)
+    threads = 1
+    runs: dict[str, list[dict[str, float]]] = {"trial": [], "sb3": [], "bare": []}
+    out: dict[str, Any] = {
+        "settings": {
+            **SETTINGS, "torch_threads": threads, "trial_envs": 4, "nice": 15, "seconds_per_run": seconds,
+            "rounds": rounds,
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="sf2bench-train-") as tmp:
+        init_ray(None)
+        try:
+            for r in range(rounds):
+                # Rotate the order, so no loop always runs first after a quiet spell.
+                order = ["trial", "sb3", "bare"]
+                for loop in order[r % 3 :] + order[: r % 3]:
+                    if loop == "trial":
+                        runs[loop].append(_trials(tmp, f"train-a-{r}", seconds, {}))
+                    else:
+                        runs[loop].append(_peer(loop, seconds, threads, seed=r))
+            for loop, values in runs.items():
+                out[loop] = {k: _summary([v[k] for v in values]) for k in values[0]}
+            out["ratio_trial_vs_sb3"] = _ratios(runs["trial"], runs["sb3"])
+            out["ratio_trial_vs_bare"] = _ratios(runs["trial"], runs["bare"])
+            out["ratio_trial_vs_sb3_updates"] = _ratios(runs["trial"], runs["sb3"], "updates_per_s")
+
+            levers: dict[str, list[dict[str, float]]] = {"base": [], **{k: [] for k in LEVERS}}
+            for r in range(lever_rounds):
+                for name in levers:
+                    levers[name].append(_trials(tmp, f"lever-{name}-{r}", lever_seconds, LEVERS.get(name, {})))
+            out["levers"] = {
+                name: {"env_steps_per_s": _summary([v["env_steps_per_s"] for v in values]),
+                       "ratio_vs_base": _ratios(values, levers["base"]),
+                       "cores_busy": _summary([v["cores_busy"] for v in values])}
+                for name, values in levers.items()
+            }  # fmt: skip
+
+            one: list[dict[str, float]] = []
+            two: list[dict[str, float]] = []
+            for r in range(rounds if not quick else 1):
+                one.append(_trials(tmp, f"scale-1-{r}", seconds, {}))
+                two.append(_trials(tmp, f"scale-2-{r}", seconds, {}, samples=2))
+            out["scaling"] = {
+                "one_trial_env_steps_per_s": _summary([v["env_steps_per_s"] for v in one]),
+                "two_trials_aggregate_env_steps_per_s": _summary([v["env_steps_per_s"] for v in two]),
+                "ratio_two_vs_one": _ratios(two, one),
+                "cores_busy_one": _summary([v["cores_busy"] for v in one]),
+                "cores_busy_two": _summary([v["cores_busy"] for v in two]),
+            }
+        finally:
+            ray.shutdown()
+    return out
+
+
+def main() -> None:
+    """Run one peer and print its rates as JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("loop", choices=["bare", "sb3"])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--nice", type=int, default=0, help="raise this process's niceness (Ray workers run at 15)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    import torch
+
+    if args.nice:
+        os.nice(args.nice)
+    torch.set_num_threads(args.threads)
+    fn = run_bare if args.loop == "bare" else run_sb3
+    print(json.dumps(fn(args.seconds, args.seed)))
+
+
+if __name__ == "__main__":
+    main()

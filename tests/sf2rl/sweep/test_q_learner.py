@@ -1,0 +1,136 @@
+"""The trial's Q update on an RLlib DQN module: acting, learning a target, syncing the target network."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from sf2rl.sweep.q_learner import QLearner
+from sf2rl.sweep.replay_buffer import Batch
+
+OBS, ACTIONS = 6, 4
+
+
+def _learner(double_q: bool = True, dueling: bool = False, seed: int = 0, tau: float = 1.0) -> QLearner:
+    from ray.rllib.algorithms.dqn import DQNConfig
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    torch.manual_seed(seed)
+    module = (
+        DQNConfig()
+        .environment(observation_space=gym.spaces.Box(-1, 1, (OBS,), np.float32), action_space=gym.spaces.Discrete(4))
+        .training(dueling=dueling, double_q=double_q)
+        .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[32, 32], head_fcnet_hiddens=[]))
+        .get_rl_module_spec()
+        .build()
+    )
+    module.make_target_networks()  # what RLlib's DQNLearner does at build time
+    opt = torch.optim.Adam(module.parameters(), lr=3e-3)
+    return QLearner(module, opt, double_q=double_q, tau=tau, seed=seed)
+
+
+def _batch(n: int = 64, seed: int = 0) -> Batch:
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(-1, 1, (n, OBS)).astype(np.float32)
+    actions = rng.integers(ACTIONS, size=n)
+    # A terminal one-step task: Q(s, a) should become the reward, which depends on the action.
+    returns = (actions == 2).astype(np.float32)
+    return Batch(np.arange(n), obs, actions, returns, obs.copy(), np.zeros(n, np.float32), np.ones(n, np.float32))
+
+
+@pytest.mark.parametrize("double_q", [True, False])
+@pytest.mark.parametrize("dueling", [True, False])
+def test_updates_learn_the_target_and_report_td_errors(double_q: bool, dueling: bool) -> None:
+    q = _learner(double_q, dueling)
+    batch = _batch()
+    first = q.update(batch)
+    assert first.td_errors.shape == (64,)
+    for _ in range(300):
+        last = q.update(batch)
+    assert last.loss < first.loss / 10
+    assert float(np.abs(last.td_errors).mean()) < 0.1
+    # Greedy acting now picks the rewarded action everywhere.
+    np.testing.assert_array_equal(q.act(batch.obs, epsilon=0.0), 2)
+
+
+def test_epsilon_one_explores_every_action_within_range() -> None:
+    q = _learner()
+    actions = q.act(np.zeros((2000, OBS), np.float32), epsilon=1.0)
+    assert set(actions) == set(range(ACTIONS))
+
+
+def test_bootstrapped_target_uses_the_discount() -> None:
+    q = _learner(double_q=False)
+    batch = _batch()
+    with torch.no_grad():
+        target_next = q.module.forward_target({"obs": torch.from_numpy(batch.next_obs)})["qf_preds"].max(1).values
+    alive = Batch(batch.indices, batch.obs, batch.actions, batch.returns, batch.next_obs,
+                  np.full(64, 0.5, np.float32), batch.weights)  # fmt: skip
+    with torch.no_grad():
+        q_now = q.module.compute_q_values({"obs": torch.from_numpy(batch.obs)})["qf_preds"]
+    expected = (q_now.gather(1, torch.from_numpy(batch.actions)[:, None]).squeeze(1)
+                - (torch.from_numpy(batch.returns) + 0.5 * target_next)).abs().numpy()  # fmt: skip
+    np.testing.assert_allclose(q.update(alive).td_errors, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sync_target_copies_or_averages_the_online_weights() -> None:
+    for tau in (1.0, 0.5):
+        q = _learner(tau=tau)
+        main, target = q.module.get_target_network_pairs()[0]
+        for _ in range(5):
+            q.update(_batch())
+        before = [t.detach().clone() for t in target.parameters()]
+        q.sync_target()
+        for p, t, b in zip(main.parameters(), target.parameters(), before, strict=True):
+            torch.testing.assert_close(t, tau * p.detach() + (1 - tau) * b)
+
+
+def test_same_seed_same_updates() -> None:
+    losses = [[q.update(_batch(seed=k)).loss for k in range(5)] for q in (_learner(seed=3), _learner(seed=3))]
+    assert losses[0] == losses[1]
+
+
+def test_double_q_picks_the_next_action_online_and_values_it_with_the_target() -> None:
+    q = _learner(double_q=True)
+    # Make the target network differ from the online one, so the two choices are distinguishable.
+    for _ in range(20):
+        q.update(_batch(seed=1))
+    batch = _batch(seed=2)
+    discounts = np.full(64, 0.9, np.float32)
+    alive = Batch(batch.indices, batch.obs, batch.actions, batch.returns, batch.next_obs, discounts, batch.weights)
+    with torch.no_grad():
+        nxt = torch.from_numpy(batch.next_obs)
+        best = q.module.compute_q_values({"obs": nxt})["qf_preds"].argmax(1, keepdim=True)
+        value = q.module.forward_target({"obs": nxt})["qf_preds"].gather(1, best).squeeze(1)
+        q_now = q.module.compute_q_values({"obs": torch.from_numpy(batch.obs)})["qf_preds"]
+        chosen = q_now.gather(1, torch.from_numpy(batch.actions)[:, None]).squeeze(1)
+    expected = (chosen - (torch.from_numpy(batch.returns) + 0.9 * value)).abs().numpy()
+    np.testing.assert_allclose(q.update(alive).td_errors, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_set_lr_applies_to_every_param_group() -> None:
+    q = _learner()
+    q.set_lr(0.0123)
+    assert {g["lr"] for g in q.optimizer.param_groups} == {0.0123}
+
+
+def test_pixel_observations_are_stored_as_uint8_and_fed_as_floats() -> None:
+    from ray.rllib.algorithms.dqn import DQNConfig
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    space = gym.spaces.Box(0, 255, (42, 42, 2), np.uint8)
+    model = DefaultModelConfig(conv_filters=[[8, [4, 4], 2], [8, [4, 4], 2]], fcnet_hiddens=[16], head_fcnet_hiddens=[])
+    module = (
+        DQNConfig().environment(observation_space=space, action_space=gym.spaces.Discrete(ACTIONS))
+        .rl_module(model_config=model).get_rl_module_spec().build()
+    )  # fmt: skip
+    module.make_target_networks()
+    q = QLearner(module, torch.optim.Adam(module.parameters(), 1e-3), double_q=True)
+    rng = np.random.default_rng(0)
+    obs = rng.integers(0, 256, (8, 42, 42, 2), dtype=np.uint8)
+    assert q.act(obs, epsilon=0.0).shape == (8,)
+    batch = Batch(np.arange(8), obs, rng.integers(ACTIONS, size=8), np.ones(8, np.float32), obs,
+                  np.full(8, 0.9, np.float32), np.ones(8, np.float32))  # fmt: skip
+    assert np.isfinite(q.update(batch).loss)

@@ -50,7 +50,8 @@ def ray_session() -> Iterator[Path]:
 
 
 TINY_ENV = {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 40, "difficulty": 1}
-TINY_DQN = {"hiddens": [16], "learning_starts": 50, "steps_per_iteration": 120, "train_batch_size": 16,
+# 160 steps: each of a trial's 4 envs (the default) finishes one 40-step episode per iteration.
+TINY_DQN = {"hiddens": [16], "learning_starts": 50, "steps_per_iteration": 160, "train_batch_size": 16,
             "buffer_size": 1000, "target_update_period": 100}  # fmt: skip
 
 

@@ -197,8 +197,8 @@ class PooledDQN(DQN):
             schedule = Schedule(
                 batch_size=dqn.train_batch_size, lr=dqn.lr, updates_per_step=per_step,
                 learning_starts=dqn.learning_starts, target_update_period=dqn.target_update_period,
-                epsilon_initial=dqn.epsilon.initial,
-                epsilon_final=dqn.epsilon.final, epsilon_timesteps=dqn.epsilon.timesteps,
+                epsilon_initial=dqn.epsilon.initial, epsilon_final=dqn.epsilon.final,
+                epsilon_timesteps=dqn.epsilon.timesteps,
             )  # fmt: skip
             q = QLearner(module, learner.get_optimizer(DEFAULT_MODULE_ID), double_q=dqn.double_q,
                          grad_clip=config.grad_clip, tau=config.tau, seed=seed)  # fmt: skip

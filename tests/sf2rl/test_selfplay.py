@@ -81,8 +81,9 @@ def test_dqn_trains_against_a_checkpoint_opponent(ray_session: Path, tmp_path: P
     league = tmp_path / "league"
     first = save_module(league / "first" / MODULE_SUBDIR, EnvConfig(**MINIMAL)).parents[3]
     (first / "rllib_checkpoint.json").write_text("{}")
+    # 180 steps: each of the 4 envs finishes a 40-step episode and steps on into the next.
     dqn = {
-        "hiddens": [16], "learning_starts": 50, "steps_per_iteration": 120, "train_batch_size": 16,
+        "hiddens": [16], "learning_starts": 50, "steps_per_iteration": 180, "train_batch_size": 16,
         "buffer_size": 1000, "target_update_period": 100,
     }  # fmt: skip
     env = {**MINIMAL, "opponent": str(league), "opponent_refresh_episodes": 1}
@@ -112,8 +113,9 @@ def test_trial_plays_against_its_own_checkpoints(
     from sf2rl.sweep.schema import SweepConfig
     from sf2rl.sweep.trainable import PooledDQN, base_config
 
+    # 180 steps: each of the 4 envs finishes a 40-step episode and steps on into the next.
     dqn = {
-        "hiddens": [16], "learning_starts": 50, "steps_per_iteration": 120, "train_batch_size": 16,
+        "hiddens": [16], "learning_starts": 50, "steps_per_iteration": 180, "train_batch_size": 16,
         "buffer_size": 1000, "target_update_period": 100,
     }  # fmt: skip
     env = {**MINIMAL, "opponent": "self", "opponent_refresh_episodes": 1}

@@ -86,6 +86,8 @@ class LearningLoop:
         failures_before = self.rollout.failures
         wait_before = self.rollout.wait_s
         rounds = 0
+        # Learning waits for learning_starts transitions in the buffer, so also after a restore (RLlib
+        # counts lifetime steps instead, but neither checkpoints the buffer).
         warm = min(self.buffer.capacity, max(s.batch_size, s.learning_starts))
         while sampled < env_steps:
             steps = lifetime + sampled

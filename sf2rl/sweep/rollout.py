@@ -50,16 +50,11 @@ class Rollout:
         self._return = np.zeros(num_envs)
         self._length = np.zeros(num_envs, np.int64)
         self.wait_s = 0.0
-        """Time spent blocked on the emulators' replies (what overlapping did not hide)."""
+        """Time spent collecting the emulators' replies, decoding included (what overlapping did not hide)."""
         self._sent = np.zeros(num_envs, np.bool_)
         self._actions = np.zeros(num_envs, np.int64)
         obs = [self._restart(i, first=True) for i in range(num_envs)]
         self.obs = np.stack(obs)
-
-    @property
-    def num_envs(self) -> int:
-        """Envs stepped together."""
-        return len(self.envs)
 
     def _restart(self, i: int, first: bool = False) -> np.ndarray:
         """Env ``i`` (re)built if needed and reset; rebuilt on a fresh lease while its emulator keeps failing."""
@@ -83,12 +78,16 @@ class Rollout:
         self.failures += 1
         log.warning("env %d failed (%s: %s); rebuilding it on a fresh lease", i, type(error).__name__, error)
         self.folder.drop(i)
+        self._release(i)
+
+    def _release(self, i: int) -> None:
+        """Close env ``i`` and forget it; a host that cannot be told lets the slot's lease expire by itself."""
         env, self.envs[i] = self.envs[i], None
         if env is not None:
             try:
                 env.close()
             except WorkerError:
-                pass  # the slot's lease expires on the host by itself
+                pass
 
     def send(self, actions: np.ndarray) -> None:
         """Start every env's step; the emulators run while the caller does other work."""
@@ -145,10 +144,5 @@ class Rollout:
 
     def close(self) -> None:
         """Give every env's slot back."""
-        for i, env in enumerate(self.envs):
-            self.envs[i] = None
-            if env is not None:
-                try:
-                    env.close()
-                except WorkerError:
-                    pass
+        for i in range(len(self.envs)):
+            self._release(i)

@@ -60,3 +60,17 @@ def test_training_section_reads_trial_rates_from_wall_time(tmp_path) -> None:
     assert rate["updates_per_s"] == pytest.approx(750 / 6)
     with pytest.raises(RuntimeError, match="run longer"):
         training._trial_rates(str(tmp_path), learning_starts=4000)
+
+
+def test_noop_sanity_section_trains_one_fixed_seed_trial_against_noop(tmp_path) -> None:
+    from sf2rl.bench import SECTIONS, _bench_script
+
+    assert "noop_sanity" in SECTIONS
+    sanity = _bench_script("noop_sanity")
+    sweep = sanity.sweep_config(str(tmp_path), iterations=6, seed=3)
+    assert sweep.env.opponent == "noop"
+    assert sweep.seed == 3 and sweep.search.num_samples == 1
+    assert sweep.stop.training_iteration == 6
+    assert sweep.dqn.steps_per_iteration == sanity.STEPS_PER_ITERATION
+    # Exploration ends within the budget, so the checkpoint evaluated greedily was trained on its own actions.
+    assert sweep.dqn.epsilon.timesteps < 6 * sanity.STEPS_PER_ITERATION

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sf2rl.game.actions import ACTION_SETS
 from sf2rl.game.specs import GAMES
-from sf2rl.rewards import REWARDS
+from sf2rl.rewards import REWARDS, check_params
 
 LOCAL_BACKENDS = ("sim", "retro", "bizhawk")
 
@@ -31,6 +31,11 @@ class RewardConfig(BaseModel):
     clip: float | None = Field(None, gt=0, description="clip the reward to [-clip, clip]")
 
     _check_name = field_validator("name")(lambda v: _one_of(v, REWARDS, "reward"))
+
+    @model_validator(mode="after")
+    def _check_params(self) -> RewardConfig:
+        check_params(self.name, self.params)
+        return self
 
 
 class WorkerConfig(BaseModel):

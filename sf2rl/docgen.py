@@ -15,7 +15,7 @@ from pydantic_core import PydanticUndefined
 from sf2rl.config import EnvConfig
 from sf2rl.game.actions import ACTION_SET_DOCS, ACTION_SETS
 from sf2rl.game.specs import GAMES
-from sf2rl.rewards import REWARDS
+from sf2rl.rewards import REWARDS, reward_params
 from sf2rl.sweep.schema import SweepConfig
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -77,7 +77,11 @@ def model_table(model: type[BaseModel], prefix: str = "") -> str:
 
 def env_options_page() -> str:
     """docs/env-options.md."""
-    rewards = "\n".join(f"- `{n}`: {(f.__doc__ or '').strip().splitlines()[0]}" for n, f in REWARDS.items())
+    def params(name: str) -> str:
+        listed = ", ".join(f"`{k}` ({v})" for k, v in reward_params(name).items())
+        return f" Parameters: {listed}." if listed else ""
+
+    rewards = "\n".join(f"- `{n}`: {(f.__doc__ or '').strip().splitlines()[0]}{params(n)}" for n, f in REWARDS.items())
     actions = "\n".join(f"- `{n}` ({len(ACTION_SETS[n])} actions): {ACTION_SET_DOCS[n]}" for n in ACTION_SETS)
     games = "\n".join(f"- `{g.id}`: {g.title} (backends: {', '.join(sorted(g.backends))})" for g in GAMES.values())
     return (

@@ -6,6 +6,7 @@ works for either player.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -60,9 +61,44 @@ def shaped(
     return dealt_weight * dealt - taken_weight * taken + bonus
 
 
+def fight(
+    prev: GameState,
+    curr: GameState,
+    dealt_weight: float = 1.0,
+    taken_weight: float = 1.0,
+    round_win: float = 0.0,
+    round_loss: float = 0.0,
+    time_penalty: float = 0.0,
+) -> float:
+    """Damage dealt minus damage taken, each weighted, plus round bonuses and a per-step time penalty.
+
+    Every term is in health units (``round_win: 176`` is worth a full health bar), so that
+    ``normalize`` scales them together. ``round_loss`` and ``time_penalty`` are subtracted.
+    """
+    dealt = max(0, prev.p2.health - curr.p2.health)
+    taken = max(0, prev.p1.health - curr.p1.health)
+    outcome = win_loss(prev, curr)
+    bonus = round_win if outcome > 0 else -round_loss if outcome < 0 else 0.0
+    return dealt_weight * dealt - taken_weight * taken + bonus - time_penalty
+
+
 REWARDS: Mapping[str, RewardFn] = MappingProxyType(
-    {f.__name__: f for f in (health_delta, win_loss, damage_dealt, net_health, shaped)}
+    {f.__name__: f for f in (health_delta, win_loss, damage_dealt, net_health, shaped, fight)}
 )
+
+
+def reward_params(name: str) -> dict[str, float]:
+    """The keyword parameters a reward takes, with their defaults."""
+    sig = inspect.signature(get_reward(name))
+    return {k: v.default for k, v in list(sig.parameters.items())[2:]}
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> None:
+    """Reject parameters the reward does not take, naming the ones it does."""
+    valid = reward_params(name)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(f"reward {name!r} takes no parameter {', '.join(unknown)}; valid: {sorted(valid) or 'none'}")
 
 
 def get_reward(name: str) -> RewardFn:
@@ -89,5 +125,5 @@ class Reward:
         return r
 
 
-HEALTH_BASED = frozenset({"health_delta", "damage_dealt", "net_health", "shaped"})
+HEALTH_BASED = frozenset({"health_delta", "damage_dealt", "net_health", "shaped", "fight"})
 """Rewards in health units, which `normalize` divides by the game's full health."""

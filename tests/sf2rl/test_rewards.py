@@ -46,6 +46,12 @@ CASES = [
     ("win_loss", {}, state(176, 176), state(170, 176), 0.0),
     ("shaped", {}, state(176, 176), state(170, 160), 16.0 - 3.0),
     ("shaped", {"win_bonus": 100.0}, state(88, 5), state(88, 0xFF, wins1=1, over=True), 5 + 100 * (0.5 + 0.25)),
+    ("fight", {}, state(176, 176), state(170, 160), 16.0 - 6.0),
+    ("fight", {"dealt_weight": 2.0, "taken_weight": 0.5}, state(176, 176), state(170, 160), 32.0 - 3.0),
+    ("fight", {"time_penalty": 0.25}, state(176, 176), state(176, 176), -0.25),
+    ("fight", {"round_win": 176.0}, state(88, 5), state(88, 0xFF, wins1=1, over=True), 5 + 176.0),
+    ("fight", {"round_loss": 50.0}, state(10, 50), state(0xFF, 50, wins2=1, over=True), -10 - 50.0),
+    ("fight", {"round_win": 176.0, "round_loss": 50.0}, state(100, 100), state(100, 90), 10.0),
 ]
 
 
@@ -55,7 +61,7 @@ def test_reward_table(name: str, params: dict[str, float], prev: GameState, curr
 
 
 def test_registry_lists_the_documented_rewards() -> None:
-    assert set(REWARDS) == {"health_delta", "win_loss", "damage_dealt", "net_health", "shaped"}
+    assert set(REWARDS) == {"health_delta", "win_loss", "damage_dealt", "net_health", "shaped", "fight"}
 
 
 def test_scale_and_clip() -> None:
@@ -68,3 +74,30 @@ def test_scale_and_clip() -> None:
 def test_unknown_reward_lists_valid_names() -> None:
     with pytest.raises(ValueError, match="valid:"):
         get_reward("vibes")
+
+
+def test_reward_params_are_checked_against_the_signature() -> None:
+    from sf2rl.config import RewardConfig
+    from sf2rl.rewards import reward_params
+
+    assert reward_params("fight")["round_win"] == 0.0
+    assert reward_params("health_delta") == {}
+    assert RewardConfig(name="fight", params={"round_win": 176.0}).params == {"round_win": 176.0}
+    with pytest.raises(ValueError, match=r"takes no parameter round_bonus; valid: .*round_win"):
+        RewardConfig(name="fight", params={"round_bonus": 1.0})
+    with pytest.raises(ValueError, match="valid: none"):
+        RewardConfig(name="health_delta", params={"win": 1.0})
+
+
+def test_fight_reward_is_normalized_by_full_health() -> None:
+    from sf2rl.config import EnvConfig
+    from sf2rl.env import SF2Env
+
+    env = SF2Env(EnvConfig(reward={"name": "fight", "params": {"time_penalty": 1.0}}))
+    try:
+        env.reset(seed=0)
+        assert env.reward_fn.scale == pytest.approx(1 / 176)
+        _, reward, *_ = env.step(0)  # the round's first step: nobody is hit yet, so only the penalty counts
+        assert reward == pytest.approx(-1.0 / 176)
+    finally:
+        env.close()

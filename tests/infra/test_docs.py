@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = [
     ROOT / "docs" / name
     for name in ("getting-started.md", "concepts.md", "cluster.md", "security.md", "troubleshooting.md",
-                 "training-speed.md", "sweeps.md")
+                 "training-speed.md", "sweeps.md", "champion.md")
 ] + [ROOT / "docker" / "README.md", ROOT / "infra" / "windows" / "README.md"]
 MARKERS = ("(Docker)", "(cloud)", "(Kubernetes)", "(Windows)")
 NEEDS_MARKER = re.compile(r"^(docker |kubectl |helm |ray (up|down|dashboard|attach) |curl .*:5000)")

@@ -26,6 +26,11 @@ def damage_dealt(prev: GameState, curr: GameState) -> float:
     return float(max(0, prev.p2.health - curr.p2.health))
 
 
+def _damage_taken(prev: GameState, curr: GameState) -> float:
+    """Health the agent lost this step."""
+    return float(max(0, prev.p1.health - curr.p1.health))
+
+
 def net_health(prev: GameState, curr: GameState) -> float:
     """Own health minus opponent health, every step (a dense advantage signal)."""
     return float(curr.p1.health - curr.p2.health)
@@ -53,8 +58,7 @@ def shaped(
     max_health: int = 176,
 ) -> float:
     """Damage dealt weighted above damage taken, plus a win bonus scaled by health left."""
-    dealt = max(0, prev.p2.health - curr.p2.health)
-    taken = max(0, prev.p1.health - curr.p1.health)
+    dealt, taken = damage_dealt(prev, curr), _damage_taken(prev, curr)
     bonus = 0.0
     if win_loss(prev, curr) > 0:
         bonus = win_bonus * (0.5 + 0.5 * curr.p1.health / max_health)
@@ -75,8 +79,7 @@ def fight(
     Every term is in health units (``round_win: 176`` is worth a full health bar), so that
     ``normalize`` scales them together. ``round_loss`` and ``time_penalty`` are subtracted.
     """
-    dealt = max(0, prev.p2.health - curr.p2.health)
-    taken = max(0, prev.p1.health - curr.p1.health)
+    dealt, taken = damage_dealt(prev, curr), _damage_taken(prev, curr)
     outcome = win_loss(prev, curr)
     bonus = round_win if outcome > 0 else -round_loss if outcome < 0 else 0.0
     return dealt_weight * dealt - taken_weight * taken + bonus - time_penalty

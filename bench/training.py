@@ -212,6 +212,8 @@ LEVERS: dict[str, dict[str, Any]] = {
     "n_step_3": {"dqn": {"n_step": 3}},
     "torch_threads_2": {"resources": {"torch_threads": 2}},
     "emulator_polling_200us": {"pool": {"spin_us": 200}},
+    # One emulator process per game (the default before games_per_instance; still retro's and BizHawk's).
+    "one_game_per_process": {"pool": {"games_per_instance": 1}},
     # Per-iteration costs (metrics, MLflow, checkpoints every 5 iterations) paid four times as often.
     "iterations_of_250_steps": {"dqn": {"steps_per_iteration": 250}},
 }
@@ -336,21 +338,76 @@ def run(quick: bool = False) -> dict[str, Any]:
                 for name, values in levers.items()
             }  # fmt: skip
 
-            one: list[dict[str, float]] = []
-            two: list[dict[str, float]] = []
-            for r in range(rounds if not quick else 1):
-                one.append(_trials(tmp, f"scale-1-{r}", seconds, {}))
-                two.append(_trials(tmp, f"scale-2-{r}", seconds, {}, samples=2))
-            out["scaling"] = {
-                "one_trial_env_steps_per_s": _summary([v["env_steps_per_s"] for v in one]),
-                "two_trials_aggregate_env_steps_per_s": _summary([v["env_steps_per_s"] for v in two]),
-                "ratio_two_vs_one": _ratios(two, one),
-                "cores_busy_one": _summary([v["cores_busy"] for v in one]),
-                "cores_busy_two": _summary([v["cores_busy"] for v in two]),
-            }
+            out["scaling"] = _scaling(tmp, rounds, seconds)
         finally:
             ray.shutdown()
     return out
+
+
+_BUSY_LOOP = """
+import sys, time
+t0, n = time.perf_counter(), 0
+while time.perf_counter() - t0 < float(sys.argv[1]):
+    for _ in range(10_000):
+        n += 1
+print(n)
+"""
+
+
+def _cpu_work(procs: int, seconds: float) -> float:
+    """Pure-Python work done by ``procs`` processes spinning at once: what the machine gives CPU-bound jobs."""
+    import subprocess
+    import sys
+
+    ps = [subprocess.Popen([sys.executable, "-c", _BUSY_LOOP, str(seconds)], stdout=subprocess.PIPE, text=True)
+          for _ in range(procs)]  # fmt: skip
+    return float(sum(int(p.communicate(timeout=seconds + 60)[0]) for p in ps))
+
+
+def _scaling(tmp: str, rounds: int, seconds: float) -> dict[str, Any]:
+    """Two concurrent trials against one, for the default pool and for one emulator process per game;
+    beside them the machine's own ceiling: two CPU-bound processes against one."""
+    variants = {"default": {}, "one_game_per_process": {"pool": {"games_per_instance": 1}}}
+    one: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
+    two: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
+    cpu: list[float] = []
+    for r in range(rounds):
+        for name, variant in variants.items():
+            one[name].append(_trials(tmp, f"scale-{name}-1-{r}", seconds, variant))
+            two[name].append(_trials(tmp, f"scale-{name}-2-{r}", seconds, variant, samples=2))
+        cpu.append(_cpu_work(2, 5.0) / _cpu_work(1, 5.0))
+    out: dict[str, Any] = {}
+    for name in variants:
+        prefix = "" if name == "default" else f"{name}."
+        block = {
+            "one_trial_env_steps_per_s": _summary([v["env_steps_per_s"] for v in one[name]]),
+            "two_trials_aggregate_env_steps_per_s": _summary([v["env_steps_per_s"] for v in two[name]]),
+            "ratio_two_vs_one": _ratios(two[name], one[name]),
+            "cores_busy_one": _summary([v["cores_busy"] for v in one[name]]),
+            "cores_busy_two": _summary([v["cores_busy"] for v in two[name]]),
+        }
+        out.update({f"{prefix}{k}": v for k, v in block.items()} if prefix else block)
+    out["aggregate_default_vs_one_game_per_process"] = _ratios(two["default"], two["one_game_per_process"])
+    out["machine_ratio_two_cpu_processes_vs_one"] = _summary(cpu)
+    return out
+
+
+def run_scaling(quick: bool = False) -> dict[str, Any]:
+    """The ``scaling`` section alone: the training section's two-trials-vs-one block."""
+    import tempfile
+
+    import ray
+
+    from sf2rl.sweep.runner import init_ray
+
+    rounds, seconds = (1, 20.0) if quick else (3, 45.0)
+    with tempfile.TemporaryDirectory(prefix="sf2bench-scale-") as tmp:
+        init_ray(None)
+        try:
+            return {"settings": {**SETTINGS, "trial_envs": 4, "seconds_per_run": seconds, "rounds": rounds},
+                    **_scaling(tmp, rounds, seconds)}  # fmt: skip
+        finally:
+            ray.shutdown()
 
 
 def main() -> None:

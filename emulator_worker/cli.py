@@ -41,9 +41,13 @@ def _serve(args: argparse.Namespace) -> int:
         direct=False if args.no_direct else (True if args.direct_ports is not None else None),
         direct_port_base=args.direct_ports,
         spin_us=args.spin_us,
+        games_per_instance=args.games_per_instance,
     )
     try:
         host = WorkerHost(config)
+    except ValueError as e:
+        print(f"{e}", file=sys.stderr)
+        return 2
     except zmq.ZMQError as e:
         print(f"cannot bind {args.bind}: {e}; pick a free port or another --bind", file=sys.stderr)
         return 2
@@ -118,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve emulator slots over ZeroMQ")
     s.add_argument("--backend", choices=["sim", "retro", "bizhawk"], default="sim")
     s.add_argument("--backend-options", default="{}", help="JSON object of backend options (game, rom, paths)")
-    s.add_argument("--slots", type=int, default=1, help="emulator instances (one OS process each)")
+    s.add_argument("--slots", type=int, default=1, help="emulator slots (games) to serve")
+    s.add_argument(
+        "--games-per-instance", type=int, default=1, metavar="N",
+        help="games each instance process runs (sim only): a client stepping a process's games together "
+        "wakes it once instead of N times, which halves the per-step CPU on a VM",
+    )  # fmt: skip
     s.add_argument("--bind", default="tcp://127.0.0.1:5555", help="endpoint to bind; loopback by default")
     s.add_argument("--curve-secret-key", help="host key pair file (.key_secret) to require CurveZMQ")
     s.add_argument("--authorized-keys", help="folder of client public keys (.key) allowed to connect")

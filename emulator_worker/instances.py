@@ -1,7 +1,8 @@
 """Emulator instances: one OS process each, spawned, health-checked and restarted.
 
 stable-retro allows one emulator per process and BizHawk is a process of its
-own, so every slot of a host is a child process. The child keeps a control link
+own, so every slot of a host is a game in a child process: one per process, or
+several for backends that allow it (the simulator), routed by lease and slot. The child keeps a control link
 (a DEALER to the host's internal ROUTER: readiness, lease grants, health pings,
 forwarded requests) and binds its own data socket, which clients holding its lease
 talk to directly: one hop instead of two on every step.
@@ -105,10 +106,6 @@ class Executor:
         self.needs_reset = True
         self.backend.reset(ResetOptions())
 
-    def admits(self, req: p.Request | None) -> bool:
-        """Whether a decoded request's lease is the granted one (undecodable ones are answered anyway)."""
-        return req is None or getattr(req, "lease", None) == self.lease
-
     @staticmethod
     def decode(frames: list[bytes]) -> p.Request | None:
         """The request, or None when it does not decode (then :meth:`handle` explains why)."""
@@ -143,6 +140,55 @@ class Executor:
             return p.error_reply(req_id, p.ErrorType.BAD_REQUEST, str(e), traceback.format_exc())
         except Exception as e:
             return p.error_reply(req_id, p.ErrorType.BACKEND, f"{type(e).__name__}: {e}", traceback.format_exc())
+
+
+class Games:
+    """The executors of one instance process, found by the lease and lease-relative slot a request names.
+
+    The host grants each game to a lease as ``(lease, slot)``, the pair the lessee's requests carry,
+    so one process can serve several lessees (or several slots of one lease) without a host hop.
+    """
+
+    def __init__(self, executors: list[Executor]) -> None:
+        self.executors = executors
+        self.routes: dict[tuple[str, int], int] = {}
+
+    def _unroute(self, game: int) -> None:
+        self.routes = {k: g for k, g in self.routes.items() if g != game}
+
+    def grant(self, lease: str, game: int, slot: int) -> None:
+        """Game ``game`` now answers to ``lease``'s slot ``slot``; it must reset before stepping."""
+        self._unroute(game)
+        self.executors[game].grant(lease)
+        self.routes[(lease, slot)] = game
+
+    def revoke(self, game: int) -> None:
+        """Game ``game``'s lease ended."""
+        self._unroute(game)
+        self.executors[game].revoke()
+
+    def find(self, req: p.Request) -> Executor | None:
+        """The executor a decoded request is for, if its lease holds one here."""
+        game = self.routes.get((getattr(req, "lease", ""), getattr(req, "slot", 0)))
+        return None if game is None else self.executors[game]
+
+    def admits(self, req: p.Request | None) -> bool:
+        """Whether a decoded request names a granted game (undecodable ones are answered anyway)."""
+        return req is None or self.find(req) is not None
+
+    def handle(self, frames: list[bytes], req: p.Request | None) -> list[bytes]:
+        """The reply frames: from the request's game, or an error reply."""
+        if req is None:
+            return self.executors[0].handle(frames)  # it re-decodes and explains why that fails
+        executor = self.find(req)
+        if executor is None:
+            return p.error_reply(req.id, p.ErrorType.LEASE, "unknown or expired lease; lease slots again")
+        return executor.handle(frames, req)
+
+    def close(self) -> None:
+        """Close every game's backend."""
+        for executor in self.executors:
+            executor.backend.close()
 
 
 @dataclass(frozen=True)
@@ -213,22 +259,23 @@ class Spinner:
 
 
 def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identity: bytes,
-                   data: DataSocket | None = None, spin_us: int = SPIN_US) -> None:  # fmt: skip
-    """Child main loop: build the backend, announce READY, serve the host and direct clients."""
+                   data: DataSocket | None = None, spin_us: int = SPIN_US, games: int = 1) -> None:  # fmt: skip
+    """Child main loop: build the backends, announce READY, serve the host and direct clients."""
     ctx: zmq.Context[Any] = zmq.Context.instance()
     control = ctx.socket(zmq.DEALER)
     control.setsockopt(zmq.IDENTITY, identity)
     control.setsockopt(zmq.LINGER, 1000)
     control.connect(endpoint)
     try:
-        executor = Executor(create_backend(backend, **options), check_lease=True)
+        executors = Games([Executor(create_backend(backend, **options), check_lease=True) for _ in range(games)])
         direct = _data_socket(ctx, data) if data is not None else None
     except Exception as e:
         # The host reports this to clients instead of restarting us in a tight loop.
         control.send_multipart([p.Control.FAILED.value, f"{type(e).__name__}: {e}".encode()])
         control.close()
         raise SystemExit(3) from e
-    control.send_multipart([p.Control.READY.value, json.dumps({"buttons": list(executor.backend.buttons)}).encode()])
+    buttons = list(executors.executors[0].backend.buttons)
+    control.send_multipart([p.Control.READY.value, json.dumps({"buttons": buttons}).encode()])
     poller = zmq.Poller()
     poller.register(control, zmq.POLLIN)
     if direct is not None:
@@ -239,14 +286,15 @@ def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identit
     def on_control(msg: list[bytes]) -> None:
         tag = msg[0]
         if tag == p.Control.GRANT.value:
-            executor.grant(msg[1].decode())
+            executors.grant(msg[1].decode(), int(msg[2]), int(msg[3]))
         elif tag == p.Control.REVOKE.value:
-            executor.revoke()
+            executors.revoke(int(msg[1]))
         elif tag == p.Control.PING.value:
             control.send(p.Control.PONG.value)
         else:  # a request the host forwarded: [client identity, *frames]
             spinner.received()
-            control.send_multipart([tag, *executor.handle(msg[1:])], copy=False)
+            frames = msg[1:]
+            control.send_multipart([tag, *executors.handle(frames, Executor.decode(frames))], copy=False)
             spinner.replied(sockets)
 
     try:
@@ -257,23 +305,24 @@ def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identit
             if direct is not None and direct in events:
                 client, *frames = direct.recv_multipart()
                 spinner.received()
-                req = executor.decode(frames)
-                if not executor.admits(req) and control.poll(int(GRANT_WAIT_S * 1000)):
+                req = Executor.decode(frames)
+                if not executors.admits(req) and control.poll(int(GRANT_WAIT_S * 1000)):
                     # The host grants before it answers the lease, but the grant may still be in flight.
                     on_control(control.recv_multipart())
-                direct.send_multipart([client, *executor.handle(frames, req)], copy=False)
+                direct.send_multipart([client, *executors.handle(frames, req)], copy=False)
                 spinner.replied(sockets)
     finally:
         # Emulators with processes of their own (EmuHawk) must not outlive us.
-        executor.backend.close()
+        executors.close()
 
 
 class Instance:
-    """A supervised child process running one emulator."""
+    """A supervised child process running ``games`` emulators."""
 
     def __init__(self, index: int, backend: str, options: dict[str, Any], endpoint: str,
-                 data: DataSocket | None = None, spin_us: int = SPIN_US) -> None:  # fmt: skip
+                 data: DataSocket | None = None, spin_us: int = SPIN_US, games: int = 1) -> None:  # fmt: skip
         self.index = index
+        self.games = games
         self.data = data
         self.spin_us = spin_us
         self.identity = f"slot-{index}".encode()
@@ -300,6 +349,8 @@ class Instance:
             self.identity.decode(),
             "--spin-us",
             str(self.spin_us),
+            "--games",
+            str(self.games),
         ]
         if self.data is not None:
             cmd += ["--data-bind", self.data.bind]
@@ -358,10 +409,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--curve-secret-key")
     ap.add_argument("--authorized-keys")
     ap.add_argument("--spin-us", type=int, default=SPIN_US, help="poll this long for the next request before sleeping")
+    ap.add_argument("--games", type=int, default=1, help="emulators this process runs")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     data = DataSocket(args.data_bind, args.curve_secret_key, args.authorized_keys) if args.data_bind else None
-    serve_instance(args.backend, json.loads(args.options), args.endpoint, args.identity.encode(), data, args.spin_us)
+    serve_instance(args.backend, json.loads(args.options), args.endpoint, args.identity.encode(), data,
+                   args.spin_us, args.games)  # fmt: skip
 
 
 if __name__ == "__main__":

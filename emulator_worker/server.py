@@ -1,7 +1,9 @@
 """The worker host: a ROUTER that leases emulator slots and routes requests to them.
 
-Clients talk to one ROUTER (the frontend). Each slot is an :class:`Instance`
-child process connected to an internal ROUTER (the backend). The host only
+Clients talk to one ROUTER (the frontend). Slots live in :class:`Instance`
+child processes connected to an internal ROUTER (the backend), one game per
+process by default; backends that allow it run several games per process, so a
+client stepping them together wakes one process instead of several. The host only
 decodes headers to check leases; payloads are forwarded as they are. Nothing a
 client sends can stop the loop: every defect becomes an error reply.
 """
@@ -28,6 +30,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from emulator_worker import protocol as p
+from emulator_worker.backends import multi_game
 from emulator_worker.instances import SPIN_US, DataSocket, Instance
 
 CRASH_LOOP_WINDOW = 10.0
@@ -57,20 +60,35 @@ class HostConfig:
     """Instance ``i`` serves directly on this port + ``i`` (to open in a firewall); default: free ports."""
     spin_us: int = SPIN_US
     """After each reply an instance polls this long for the next request before sleeping (0: never)."""
+    games_per_instance: int = 1
+    """Slots each instance process runs. Every message wakes a process, which costs tens to hundreds
+    of microseconds of kernel time on a VM, so a lessee stepping the games of one process together
+    pays that once per batch; only backends that can run several emulators in one process allow >1."""
 
 
 @dataclass
-class Slot:
-    """A host slot: its instance process and who holds it."""
+class Proc:
+    """An instance process, its health and the requests it owes replies to."""
 
     instance: Instance
+    slots: list[Slot] = field(default_factory=list)
     ready: bool = False
     failed: str = ""
-    lease: str | None = None
     last_pong: float = 0.0
     pending: deque[tuple[bytes, int, float]] = field(default_factory=deque)
     queued: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
     crashes: deque[float] = field(default_factory=deque)
+
+
+@dataclass
+class Slot:
+    """A host slot: one game of an instance process, and who holds it."""
+
+    index: int
+    proc: Proc
+    game: int
+    """Which of its process's games this slot is."""
+    lease: str | None = None
 
 
 @dataclass
@@ -91,6 +109,10 @@ class WorkerHost:
 
     def __init__(self, config: HostConfig) -> None:
         self.config = config
+        if config.games_per_instance < 1:
+            raise ValueError(f"games_per_instance must be at least 1, got {config.games_per_instance}")
+        if config.games_per_instance > 1 and not multi_game(config.backend):
+            raise ValueError(f"backend {config.backend!r} runs one game per process; use games_per_instance 1")
         self.ctx = zmq.Context()
         self.frontend = self.ctx.socket(zmq.ROUTER)
         self.frontend.setsockopt(zmq.LINGER, 0)
@@ -112,13 +134,20 @@ class WorkerHost:
             internal = f"tcp://127.0.0.1:{self.backend.bind_to_random_port('tcp://127.0.0.1')}"
         local = self.endpoint.startswith(("ipc://", *LOOPBACK))
         direct = config.direct if config.direct is not None else (local or config.direct_port_base is not None)
-        self.direct = [self._direct_endpoint(i) for i in range(config.slots)] if direct else []
-        self.slots = [
-            Slot(Instance(i, config.backend, config.backend_options, internal, self._data_socket(i), config.spin_us))
-            for i in range(config.slots)
-        ]
+        per = config.games_per_instance
+        n_procs = -(-config.slots // per)
+        self.direct = [self._direct_endpoint(i) for i in range(n_procs)] if direct else []
+        self.procs: list[Proc] = []
+        self.slots: list[Slot] = []
+        for i in range(n_procs):
+            games = min(per, config.slots - i * per)
+            proc = Proc(Instance(i, config.backend, config.backend_options, internal, self._data_socket(i),
+                                 config.spin_us, games))  # fmt: skip
+            proc.slots = [Slot(i * per + g, proc, g) for g in range(games)]
+            self.procs.append(proc)
+            self.slots += proc.slots
         self.last_ping = 0.0
-        self.by_identity = {s.instance.identity: s for s in self.slots}
+        self.by_identity = {proc.instance.identity: proc for proc in self.procs}
         self.leases: dict[str, LeaseRecord] = {}
         self.info: dict[str, Any] = {}
         self.running = False
@@ -126,7 +155,7 @@ class WorkerHost:
         self.stats = {"requests": 0, "errors": 0, "restarts": 0, "expired_leases": 0}
 
     def _direct_endpoint(self, index: int) -> str:
-        """Where slot ``index`` serves its lessee directly, on the frontend's interface."""
+        """Where instance ``index`` serves its lessees directly, on the frontend's interface."""
         if self.endpoint.startswith("ipc://"):
             return f"{self.endpoint}-slot{index}"
         host = self.endpoint.removeprefix("tcp://").rsplit(":", 1)[0]
@@ -150,8 +179,13 @@ class WorkerHost:
             str(c.authorized_keys) if c.authorized_keys else None,
         )
 
-    def _control(self, slot: Slot, *frames: bytes) -> None:
-        self.backend.send_multipart([slot.instance.identity, *frames])
+    def _control(self, proc: Proc, *frames: bytes) -> None:
+        self.backend.send_multipart([proc.instance.identity, *frames])
+
+    def _grant(self, slot: Slot, lease: LeaseRecord) -> None:
+        # The instance finds the game by lease and lease-relative slot, which is what requests carry.
+        index = lease.slots.index(slot.index)
+        self._control(slot.proc, p.Control.GRANT.value, lease.id.encode(), b"%d" % slot.game, b"%d" % index)
 
     def _enable_curve(self, secret_file: Path, authorized: Path | None) -> None:
         public, secret = zmq.auth.load_certificate(str(secret_file))
@@ -169,13 +203,13 @@ class WorkerHost:
 
     def start(self) -> None:
         """Spawn every instance."""
-        for slot in self.slots:
-            slot.instance.start()
+        for proc in self.procs:
+            proc.instance.start()
 
     def close(self) -> None:
         """Stop instances and sockets."""
-        for slot in self.slots:
-            slot.instance.stop()
+        for proc in self.procs:
+            proc.instance.stop()
         if self.auth is not None:
             self.auth.stop()
         self.frontend.close(0)
@@ -211,7 +245,7 @@ class WorkerHost:
         # backend's buttons and a spawning trial never races its own emulators.
         deadline = time.monotonic() + self.config.instance_timeout
         while self.running and time.monotonic() < deadline:
-            if all(s.ready or s.failed for s in self.slots):
+            if all(proc.ready or proc.failed for proc in self.procs):
                 return
             if self.backend.poll(50):
                 self._drain(self.backend, self._on_instance)
@@ -274,12 +308,13 @@ class WorkerHost:
 
     def describe(self) -> dict[str, Any]:
         """Host facts for HELLO and `emulator-worker ping`."""
-        free = sum(1 for s in self.slots if s.lease is None and not s.failed)
-        failures = sorted({s.failed for s in self.slots if s.failed})
+        free = sum(1 for s in self.slots if s.lease is None and not s.proc.failed)
+        failures = sorted({proc.failed for proc in self.procs if proc.failed})
         return {
             "version": p.PROTOCOL_VERSION,
             "backend": self.config.backend,
             "slots": len(self.slots),
+            "games_per_instance": self.config.games_per_instance,
             "free": free,
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
@@ -289,9 +324,9 @@ class WorkerHost:
         }
 
     def _lease(self, client: bytes, req: p.Lease) -> None:
-        free = [i for i, s in enumerate(self.slots) if s.lease is None and not s.failed]
+        free = [i for i, s in enumerate(self.slots) if s.lease is None and not s.proc.failed]
         if len(free) < req.count:
-            failures = {s.failed for s in self.slots if s.failed}
+            failures = {proc.failed for proc in self.procs if proc.failed}
             detail = f"; broken slots: {'; '.join(sorted(failures))}" if failures else ""
             msg = f"asked for {req.count} slots, {len(free)} free of {len(self.slots)}{detail}"
             self._error(client, req.id, p.ErrorType.NO_CAPACITY, msg)
@@ -301,12 +336,12 @@ class WorkerHost:
         for i in lease.slots:
             slot = self.slots[i]
             slot.lease = lease.id
-            if slot.ready:
-                self._control(slot, p.Control.GRANT.value, lease.id.encode())
+            if slot.proc.ready:
+                self._grant(slot, lease)
         fields: dict[str, Any] = {"lease": lease.id, "count": req.count}
         if self.direct:
             # "*" stands for whatever host name the client reached us by (we may be bound to 0.0.0.0).
-            fields["direct"] = [_advertised(self.direct[i]) for i in lease.slots]
+            fields["direct"] = [_advertised(self.direct[self.slots[i].proc.instance.index]) for i in lease.slots]
         self._reply(client, p.encode_reply(p.Reply(req.id, fields)))
 
     def _lease_of(self, client: bytes, rid: int, lease_id: str) -> LeaseRecord | None:
@@ -322,8 +357,8 @@ class WorkerHost:
         for i in lease.slots:
             slot = self.slots[i]
             slot.lease = None
-            if slot.ready:
-                self._control(slot, p.Control.REVOKE.value)
+            if slot.proc.ready:
+                self._control(slot.proc, p.Control.REVOKE.value, b"%d" % slot.game)
 
     def _forward(self, client: bytes, req: p.SlotRequest, frames: list[bytes]) -> None:
         lease_id: str = req.lease
@@ -334,68 +369,70 @@ class WorkerHost:
         if index >= len(lease.slots):
             self._error(client, req.id, p.ErrorType.BAD_REQUEST, f"slot {index} not in a {len(lease.slots)}-slot lease")
             return
-        slot = self.slots[lease.slots[index]]
-        if not slot.ready:
-            slot.queued.append((client, frames))
+        proc = self.slots[lease.slots[index]].proc
+        if not proc.ready:
+            proc.queued.append((client, frames))
             return
-        self._send_to_instance(slot, client, req.id, frames)
+        self._send_to_instance(proc, client, req.id, frames)
 
-    def _send_to_instance(self, slot: Slot, client: bytes, rid: int, frames: list[bytes]) -> None:
-        slot.pending.append((client, rid, time.monotonic()))
-        self.backend.send_multipart([slot.instance.identity, client, *frames], copy=False)
+    def _send_to_instance(self, proc: Proc, client: bytes, rid: int, frames: list[bytes]) -> None:
+        proc.pending.append((client, rid, time.monotonic()))
+        self.backend.send_multipart([proc.instance.identity, client, *frames], copy=False)
 
     # ----------------------------------------------------------- instances
 
     def _on_instance(self, msg: list[bytes]) -> None:
-        slot = self.by_identity.get(msg[0])
-        if slot is None or len(msg) < 2:
+        proc = self.by_identity.get(msg[0])
+        if proc is None or len(msg) < 2:
             return
         if msg[1] == p.Control.PONG.value:
-            slot.last_pong = time.monotonic()
+            proc.last_pong = time.monotonic()
             return
         if msg[1] == p.Control.READY.value:
-            slot.ready = True
-            slot.last_pong = time.monotonic()
+            proc.ready = True
+            proc.last_pong = time.monotonic()
             if len(msg) > 2:
                 self.info.update(json.loads(msg[2]))
-            if slot.lease is not None:
-                self._control(slot, p.Control.GRANT.value, slot.lease.encode())
-            for client, frames in slot.queued:
+            for slot in proc.slots:
+                lease = self.leases.get(slot.lease or "")
+                if lease is not None:
+                    self._grant(slot, lease)
+            for client, frames in proc.queued:
                 req_id = p.decode_request(frames).id
-                self._send_to_instance(slot, client, req_id, frames)
-            slot.queued.clear()
+                self._send_to_instance(proc, client, req_id, frames)
+            proc.queued.clear()
             return
         if msg[1] == p.Control.FAILED.value:
-            slot.failed = msg[2].decode(errors="replace") if len(msg) > 2 else "backend failed to start"
-            self._fail_waiting(slot, p.ErrorType.BACKEND, slot.failed)
+            proc.failed = msg[2].decode(errors="replace") if len(msg) > 2 else "backend failed to start"
+            self._fail_waiting(proc, p.ErrorType.BACKEND, proc.failed)
             return
-        if slot.pending:
-            slot.pending.popleft()
+        if proc.pending:
+            proc.pending.popleft()  # a process answers in the order it was asked
         self._reply(msg[1], msg[2:])
 
-    def _fail_waiting(self, slot: Slot, etype: p.ErrorType, message: str) -> None:
-        for client, rid, _ in slot.pending:
+    def _fail_waiting(self, proc: Proc, etype: p.ErrorType, message: str) -> None:
+        for client, rid, _ in proc.pending:
             self._error(client, rid, etype, message)
-        for client, frames in slot.queued:
+        for client, frames in proc.queued:
             self._error(client, p.decode_request(frames).id, etype, message)
-        slot.pending.clear()
-        slot.queued.clear()
+        proc.pending.clear()
+        proc.queued.clear()
 
     def _supervise(self) -> None:
         now = time.monotonic()
         ping = now - self.last_ping > PING_INTERVAL_S
         if ping:
             self.last_ping = now
-        for slot in self.slots:
-            if slot.failed:
+        for proc in self.procs:
+            if proc.failed:
                 continue
             # Direct requests bypass us, so health comes from pings; forwarded ones also have deadlines.
-            silent = slot.ready and now - slot.last_pong > self.config.instance_timeout
-            hung = silent or bool(slot.pending and now - slot.pending[0][2] > self.config.instance_timeout)
-            if slot.instance.proc is not None and (hung or not slot.instance.alive):
-                self._restart(slot, "hung" if hung else "crashed")
-            elif ping and slot.ready:
-                self._control(slot, p.Control.PING.value)
+            silent = proc.ready and now - proc.last_pong > self.config.instance_timeout
+            hung = silent or bool(proc.pending and now - proc.pending[0][2] > self.config.instance_timeout)
+            if proc.instance.proc is not None and (hung or not proc.instance.alive):
+                self._restart(proc, "hung" if hung else "crashed")
+            elif ping and proc.ready:
+                self._control(proc, p.Control.PING.value)
         for lease in list(self.leases.values()):
             if now - lease.last_seen > lease.ttl:
                 self.stats["expired_leases"] += 1
@@ -407,29 +444,30 @@ class WorkerHost:
         if self.config.idle_exit is not None and now - self.last_active > self.config.idle_exit:
             self.running = False
 
-    def _restart(self, slot: Slot, why: str) -> None:
-        code = slot.instance.proc.returncode if slot.instance.proc else None
-        message = f"emulator instance {slot.instance.index} {why} (exit code {code}); it was restarted, reset to go on"
-        slot.ready = False
-        lease = self.leases.get(slot.lease or "")
-        if lease is not None and lease.client:
-            # The lessee may be waiting on the dead instance's own socket: tell it now, not at its timeout.
-            index = lease.slots.index(slot.instance.index)  # the lessee numbers its slots 0, 1, ...
-            notice = p.ErrorReply(None, p.ErrorType.INSTANCE_CRASHED, message, slot=index)
-            self.stats["errors"] += 1
-            self._reply(lease.client, p.encode_reply(notice))
-        slot.crashes.append(time.monotonic())
-        while slot.crashes and slot.crashes[0] < time.monotonic() - CRASH_LOOP_WINDOW:
-            slot.crashes.popleft()
-        self._fail_waiting(slot, p.ErrorType.INSTANCE_CRASHED, message)
-        if len(slot.crashes) >= CRASH_LOOP_LIMIT:
-            slot.failed = (
-                f"instance {slot.instance.index} crashed {CRASH_LOOP_LIMIT} times in {CRASH_LOOP_WINDOW:.0f} s"
+    def _restart(self, proc: Proc, why: str) -> None:
+        code = proc.instance.proc.returncode if proc.instance.proc else None
+        message = f"emulator instance {proc.instance.index} {why} (exit code {code}); it was restarted, reset to go on"
+        proc.ready = False
+        for slot in proc.slots:
+            lease = self.leases.get(slot.lease or "")
+            if lease is not None and lease.client:
+                # The lessee may be waiting on the dead instance's own socket: tell it now, not at its timeout.
+                index = lease.slots.index(slot.index)  # the lessee numbers its slots 0, 1, ...
+                notice = p.ErrorReply(None, p.ErrorType.INSTANCE_CRASHED, message, slot=index)
+                self.stats["errors"] += 1
+                self._reply(lease.client, p.encode_reply(notice))
+        proc.crashes.append(time.monotonic())
+        while proc.crashes and proc.crashes[0] < time.monotonic() - CRASH_LOOP_WINDOW:
+            proc.crashes.popleft()
+        self._fail_waiting(proc, p.ErrorType.INSTANCE_CRASHED, message)
+        if len(proc.crashes) >= CRASH_LOOP_LIMIT:
+            proc.failed = (
+                f"instance {proc.instance.index} crashed {CRASH_LOOP_LIMIT} times in {CRASH_LOOP_WINDOW:.0f} s"
             )
-            slot.instance.stop()
+            proc.instance.stop()
             return
         self.stats["restarts"] += 1
-        slot.instance.restart()
+        proc.instance.restart()
 
 
 def _advertised(endpoint: str) -> str:

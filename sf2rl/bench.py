@@ -265,5 +265,6 @@ if (BENCH_DIR / "sim_calibration.py").exists():
     SECTIONS["sim_calibration"] = lambda quick: _bench_script("sim_calibration").run(matches=40 if quick else 200)
 if (BENCH_DIR / "training.py").exists():
     SECTIONS["training"] = lambda quick: _bench_script("training").run(quick)
+    SECTIONS["scaling"] = lambda quick: _bench_script("training").run_scaling(quick)
 if (BENCH_DIR / "noop_sanity.py").exists():
     SECTIONS["noop_sanity"] = lambda quick: _bench_script("noop_sanity").run(quick)

@@ -40,6 +40,7 @@ class SpawnedPool:
         bind_host: str = "127.0.0.1",
         idle_exit: float = 600.0,
         spin_us: int = SPIN_US,
+        games_per_instance: int = 1,
     ) -> None:
         self.backend = backend
         self.slots = slots
@@ -47,6 +48,7 @@ class SpawnedPool:
         self.bind_host = bind_host
         self.idle_exit = idle_exit
         self.spin_us = spin_us
+        self.games_per_instance = games_per_instance
         self.endpoints: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
 
@@ -71,6 +73,8 @@ class SpawnedPool:
             str(self.idle_exit),
             "--spin-us",
             str(self.spin_us),
+            "--games-per-instance",
+            str(self.games_per_instance),
         ]
         # The host polls --parent-pid rather than using PR_SET_PDEATHSIG: that signal fires when the
         # spawning *thread* exits, and Ray may run trial setup on a short-lived thread.

@@ -25,6 +25,10 @@ CURATED: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "qf_mean": ("learners", "default_policy", "qf_mean"),
         "learner_updates_total": ("learners", "default_policy", "num_updates_lifetime"),
         "learner_updates_per_s": ("learners", "default_policy", "num_updates_lifetime_throughput"),
+        "eval_win_rate": ("eval_win_rate",),
+        "eval_matches": ("eval_matches",),
+        "eval_round_win_rate": ("eval_round_win_rate",),
+        "eval_time_s": ("eval_time_s",),
         "time_this_iter_s": ("time_this_iter_s",),
         "wall_time": ("wall_time",),
     }

@@ -70,10 +70,14 @@ class QLearner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        """The highest-valued action of each observation (no exploration, no random draws)."""
+        with torch.no_grad():
+            return self._q(_tensor(obs)).argmax(dim=1).numpy()
+
     def act(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Epsilon-greedy actions for a batch of observations."""
-        with torch.no_grad():
-            greedy = self._q(_tensor(obs)).argmax(dim=1).numpy()
+        greedy = self.greedy(obs)
         explore = self.rng.random(len(greedy)) < epsilon
         if explore.any():
             n_actions = int(self.module.action_space.n)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from emulator_worker.backends import multi_game
 from emulator_worker.instances import SPIN_US
 from sf2rl.config import EnvConfig
 from sf2rl.errors import ConfigError
@@ -35,6 +36,12 @@ class PoolConfig(BaseModel):
         f"A training trial steps again only after a learner update, so polling (the worker's own default is "
         f"{SPIN_US}) mostly burns CPU that concurrent trials need",
     )  # fmt: skip
+    games_per_instance: int | None = Field(
+        None, ge=1, le=64,
+        description="games each spawned emulator process runs. One process waking once for all of a trial's "
+        "games costs less CPU than one process per game (docs/training-speed.md); default: every slot in one "
+        "process for backends that allow it (sim), one per process otherwise (retro, bizhawk)",
+    )  # fmt: skip
     endpoints: list[str] = Field(default_factory=list, description="worker hosts to lease from (connect mode)")
     server_key: str | None = Field(None, description="worker hosts' CurveZMQ public key file (connect mode)")
     client_key: str | None = Field(None, description="this cluster's CurveZMQ key pair file (connect mode)")
@@ -45,6 +52,10 @@ class PoolConfig(BaseModel):
             raise ValueError("connect mode needs at least one entry in endpoints")
         if self.mode == "spawn" and self.endpoints:
             raise ValueError("endpoints are only used in connect mode")
+        if self.games_per_instance is not None and self.mode == "connect":
+            raise ValueError("games_per_instance is only used in spawn mode (the host's owner sets it there)")
+        if (self.games_per_instance or 1) > 1 and not multi_game(self.backend):
+            raise ValueError(f"games_per_instance: the {self.backend} backend runs one game per process")
         if bool(self.server_key) != bool(self.client_key):
             raise ValueError("server_key and client_key go together (CurveZMQ)")
         return self
@@ -163,6 +174,25 @@ class CheckpointConfig(BaseModel):
     keep: int = Field(2, ge=1, description="best checkpoints kept per trial, by the sweep metric")
 
 
+class EvaluationConfig(BaseModel):
+    """Greedy matches each trial plays against the CPU now and then, reported as ``eval_win_rate``."""
+
+    model_config = Strict
+
+    every: int = Field(
+        0, ge=0,
+        description="iterations between evaluations (0: none). The training win rate comes from exploring "
+        "single rounds and can rank trials the wrong way round; eval_win_rate is what `sf2rl eval` measures. "
+        "Set checkpoint.every to the same value so each checkpoint is scored by a fresh evaluation",
+    )  # fmt: skip
+    matches: int = Field(10, ge=1, le=1000, description="whole matches per evaluation (epsilon 0)")
+    difficulty: int | None = Field(None, ge=1, le=8, description="CPU level to play; default the env's")
+    envs: int = Field(2, ge=1, le=16, description="evaluation envs stepped together, each on a pool slot of its own")
+    max_steps: int = Field(
+        100_000, ge=1, description="agent steps after which a match counts as not won (as in `sf2rl eval`)"
+    )
+
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
@@ -265,6 +295,9 @@ class SweepConfig(BaseModel):
     )
     seed: int = Field(0, description="base seed for envs and RLlib")
     win_rate_window: int = Field(20, ge=1, description="episodes in the rolling win-rate metric")
+    evaluation: EvaluationConfig = Field(
+        default_factory=EvaluationConfig, description="greedy matches against the CPU during training"
+    )
 
     @model_validator(mode="after")
     def _check_space(self) -> SweepConfig:
@@ -294,6 +327,10 @@ class SweepConfig(BaseModel):
                 "resources.env_runners: dqn.loop 'sf2rl' steps its envs in the trial process (the emulators already "
                 "run while it trains); set env_runners: 0, or dqn.loop: rllib for remote env runners"
             )
+        if self.search.metric.startswith("eval_") and not self.evaluation.every:
+            raise ValueError(f"search.metric {self.search.metric} needs evaluation.every above 0")
+        if self.evaluation.every and self.dqn.loop != "sf2rl":
+            raise ValueError("evaluation.every: in-trial evaluation runs in dqn.loop 'sf2rl'")
         if self.scheduler.type == "pbt" and not self.scheduler.mutations:
             raise ValueError("scheduler.mutations: PBT needs at least one dqn.* key to mutate")
         return self

@@ -17,12 +17,14 @@ from ray.rllib.env.env_context import EnvContext
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.tune.registry import register_env
 
+from emulator_worker.backends import multi_game
 from sf2rl.client import CurveKeys
 from sf2rl.config import EnvConfig
 from sf2rl.env import SF2Env
-from sf2rl.errors import ConfigError
+from sf2rl.errors import ConfigError, WorkerError
 from sf2rl.policies import newest_checkpoint
 from sf2rl.pool import ConnectedPool, Pool, SpawnedPool
+from sf2rl.sweep.evaluation import Evaluator, eval_config
 from sf2rl.sweep.learning_loop import LearningLoop, Schedule
 from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
 from sf2rl.sweep.q_learner import QLearner
@@ -129,7 +131,10 @@ def open_pool(sweep: SweepConfig) -> Pool:
     pc = sweep.pool
     if pc.mode == "spawn":
         # One spare slot: a recreated env leases a fresh slot while its dead predecessor's lease expires.
-        return SpawnedPool(pc.backend, pc.slots or envs_needed(sweep) + 1, pc.backend_options, spin_us=pc.spin_us)
+        evaluating = sweep.evaluation.envs if sweep.evaluation.every else 0
+        slots = pc.slots or envs_needed(sweep) + 1 + evaluating
+        games = pc.games_per_instance or (slots if multi_game(pc.backend) else 1)
+        return SpawnedPool(pc.backend, slots, pc.backend_options, spin_us=pc.spin_us, games_per_instance=games)
     curve = CurveKeys.from_files(pc.server_key, pc.client_key) if pc.server_key and pc.client_key else None
     return ConnectedPool(pc.endpoints, curve)
 
@@ -139,6 +144,9 @@ class PooledDQN(DQN):
 
     pool: Pool | None = None
     learning_loop: LearningLoop | None = None
+    evaluator: Evaluator | None = None
+    eval_every = 0
+    eval_matches = 0
 
     def setup(self, config: DQNConfig) -> None:  # type: ignore[override]
         """Resolve this trial's options, start its pool, then set up DQN against it."""
@@ -171,6 +179,10 @@ class PooledDQN(DQN):
             super().setup(config)
             if dqn.loop == "sf2rl":
                 self.learning_loop = self._learning_loop(config, sweep, dqn)
+            if sweep.evaluation.every:
+                self.evaluator = self._evaluator(config, sweep)
+                self.eval_every, self.eval_matches = sweep.evaluation.every, sweep.evaluation.matches
+            self._eval: dict[str, float] = {"eval_win_rate": float("nan")}
         except BaseException:
             self.pool.stop()
             raise
@@ -208,6 +220,31 @@ class PooledDQN(DQN):
         window = config.metrics_num_episodes_for_smoothing
         return LearningLoop(q, rollout, buffer, schedule, window=window, win_window=sweep.win_rate_window)
 
+    def _evaluator(self, config: DQNConfig, sweep: SweepConfig) -> Evaluator:
+        """Match envs on the pool slots past the training envs' (and their spare)."""
+        env_config = eval_config(EnvConfig(**config.env_config[ENV_KEY]), sweep.evaluation.difficulty,
+                                 sweep.evaluation.max_steps)
+        endpoints = list(config.env_config[ENDPOINTS_KEY] or [])
+        first = envs_needed(sweep) + 1
+        return Evaluator(lambda i: SF2Env(_on(env_config, endpoints, first + i)), sweep.evaluation.envs,
+                         seed=sweep.seed * 1000 + 500_000)  # fmt: skip
+
+    def _evaluate(self) -> None:
+        """Play this iteration's greedy matches, if it is an evaluation iteration; a lost emulator skips one."""
+        assert self.evaluator is not None and self.learning_loop is not None
+        t0 = time.perf_counter()
+        try:
+            r = self.evaluator.run(self.learning_loop.learner.greedy, self.eval_matches)
+        except WorkerError as e:
+            log.warning("evaluation skipped: %s: %s", type(e).__name__, e)
+            return
+        rounds = r.rounds_won + r.rounds_lost
+        self._eval = {
+            "eval_win_rate": r.win_rate, "eval_matches": float(r.matches),
+            "eval_round_win_rate": r.rounds_won / rounds if rounds else float("nan"),
+            "eval_time_s": time.perf_counter() - t0,
+        }  # fmt: skip
+
     def training_step(self) -> None:
         """sf2rl's lean iteration (dqn.loop 'sf2rl'), or RLlib's stock one."""
         if self.learning_loop is None:
@@ -231,6 +268,10 @@ class PooledDQN(DQN):
     def step(self) -> dict[str, Any]:
         """One training iteration, plus sf2rl's flat metrics (return, win rate, latency)."""
         result = super().step()
+        if self.evaluator is not None and result.get("training_iteration", 0) % self.eval_every == 0:
+            self._evaluate()
+        # The last evaluation's figures stay on every result, so Tune and schedulers always see the metric.
+        result.update(self._eval)
         result.update(flatten_metrics(result))
         # Wall-clock time at the end of the iteration: curves against it compare trials of unequal speed.
         result["wall_time"] = time.time()
@@ -263,6 +304,9 @@ class PooledDQN(DQN):
             if self.learning_loop is not None:
                 self.learning_loop.rollout.close()
                 self.learning_loop = None
+            if self.evaluator is not None:
+                self.evaluator.close()
+                self.evaluator = None
             super().cleanup()
         finally:
             if self.pool is not None:

@@ -317,3 +317,63 @@ def test_unreachable_direct_socket_falls_back_to_the_host(spawn_host) -> None:
         client.reset(0, ram_ranges=RANGES)  # times out once, then goes through the host
         assert client._direct_endpoints == []
         client.step(0, (p.Segment(0, 0, 4),), ram_ranges=RANGES)
+
+
+@pytest.mark.parametrize("route", ["direct", "through the host"])
+def test_games_sharing_an_instance_answer_their_own_lessees(route: str) -> None:
+    extra = () if route == "direct" else ("--no-direct",)
+    host, endpoint = _serve("--bind", "tcp://127.0.0.1:0", "--slots", "3", "--games-per-instance", "2", *extra)
+    try:
+        assert len(_instance_pids(host.pid)) == 2  # games 0 and 1 in one process, game 2 in another
+        with EmulatorClient(endpoint) as a, EmulatorClient(endpoint) as b:
+            assert a.hello()["games_per_instance"] == 2
+            a.lease(2)  # slots 0 and 1: both games of the first process
+            b.lease(1)
+            for client, slot, seed in ((a, 0, 7), (a, 1, 8), (b, 0, 7)):
+                client.reset(slot, ram_ranges=RANGES, seed=seed)
+            # Each game keeps its own match: the same seed in another process plays the same, another seed not.
+            seven = a.step(0, (p.Segment(0, 0, 900),), ram_ranges=RANGES)
+            eight = a.step(1, (p.Segment(0, 0, 900),), ram_ranges=RANGES)
+            again = b.step(0, (p.Segment(0, 0, 900),), ram_ranges=RANGES)
+            assert seven.ram == again.ram != eight.ram
+            assert (seven.frames_run, eight.frames_run) == (900, 900)  # counted per game
+            a.release()
+            with EmulatorClient(endpoint) as c:
+                c.lease(2)  # the freed games go to a new lessee, which must reset first
+                with pytest.raises(errors.InstanceCrashedError, match="reset"):
+                    c.step(0, (p.Segment(0, 0, 1),))
+    finally:
+        host.terminate()
+        host.wait(10)
+
+
+def test_a_killed_multi_game_instance_notifies_every_lessee_and_comes_back() -> None:
+    host, endpoint = _serve("--bind", "tcp://127.0.0.1:0", "--slots", "2", "--games-per-instance", "2")
+    try:
+        with EmulatorClient(endpoint) as a, EmulatorClient(endpoint) as b:
+            a.lease(1)
+            b.lease(1)
+            for client in (a, b):
+                client.reset(0, ram_ranges=RANGES)
+            [pid] = _instance_pids(host.pid)
+            os.kill(pid, signal.SIGKILL)
+            for client in (a, b):
+                with pytest.raises(errors.InstanceCrashedError):
+                    for _ in range(200):
+                        client.step(0, (p.Segment(0, 0, 1),), ram_ranges=RANGES)
+                        time.sleep(0.01)
+            for client in (a, b):
+                client.reset(0, ram_ranges=RANGES)
+                client.step(0, (p.Segment(0, 0, 4),), ram_ranges=RANGES)
+            assert _instance_pids(host.pid) != [pid]
+    finally:
+        host.terminate()
+        host.wait(10)
+
+
+def test_games_per_instance_is_refused_for_one_game_backends() -> None:
+    cmd = [sys.executable, "-m", "emulator_worker", "serve", "--backend", "retro", "--slots", "2",
+           "--games-per-instance", "2", "--bind", "tcp://127.0.0.1:0"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "runs one game per process" in out.stderr

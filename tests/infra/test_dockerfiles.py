@@ -279,7 +279,7 @@ def test_default_backend_options_are_accepted_by_the_backend(path: Path) -> None
 
     envs = DockerfileParser(str(path)).envs
     options = json.loads(envs.get("WORKER_BACKEND_OPTIONS", "{}"))
-    module, attr = BACKENDS[envs["WORKER_BACKEND"]].split(":")
+    module, attr = BACKENDS[envs["WORKER_BACKEND"]].target.split(":")
     params = inspect.signature(getattr(importlib.import_module(module), attr).__init__).parameters
     assert set(options) <= set(params), f"{path.name}: unknown options {set(options) - set(params)}"
 

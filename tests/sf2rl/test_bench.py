@@ -74,3 +74,12 @@ def test_noop_sanity_section_trains_one_fixed_seed_trial_against_noop(tmp_path) 
     assert sweep.dqn.steps_per_iteration == sanity.STEPS_PER_ITERATION
     # Exploration ends within the budget, so the checkpoint evaluated greedily was trained on its own actions.
     assert sweep.dqn.epsilon.timesteps < 6 * sanity.STEPS_PER_ITERATION
+
+
+def test_scaling_section_measures_the_machines_own_ceiling() -> None:
+    from sf2rl.bench import SECTIONS, _bench_script
+
+    assert "scaling" in SECTIONS
+    training = _bench_script("training")
+    one, two = training._cpu_work(1, 0.3), training._cpu_work(2, 0.3)
+    assert one > 0 and two > one  # two spinning processes do more work than one on any multi-core machine

@@ -26,7 +26,9 @@ def finished_sweep(ray_session: Path, tmp_path_factory: pytest.TempPathFactory, 
     work = tmp_path_factory.mktemp("sweep")
     uri = f"sqlite:///{work / 'mlflow.db'}"
     # Two envs per runner: RLlib builds them through SF2VectorEnv, which steps both emulators at once.
-    path = tiny_sweep(work, "tiny", uri, resources={"envs_per_runner": 2})
+    # Greedy 2-match evaluations each iteration rank the trials (and their checkpoints) by eval_win_rate.
+    path = tiny_sweep(work, "tiny", uri, resources={"envs_per_runner": 2}, search={"metric": "eval_win_rate"},
+                      evaluation={"every": 1, "matches": 2, "max_steps": 40})  # fmt: skip
     before = _worker_hosts()
     with pytest.raises(SystemExit) as code:
         sf2rl_main(["sweep", str(path)])
@@ -54,6 +56,9 @@ def test_mlflow_has_parent_children_params_curves_and_artifacts(finished_sweep: 
         history = client.get_metric_history(child.info.run_id, "episode_return_mean")
         assert [m.step for m in history] == [1, 2, 3]
         assert client.get_metric_history(child.info.run_id, "win_rate")
+        evals = client.get_metric_history(child.info.run_id, "eval_matches")
+        assert [(m.step, m.value) for m in evals] == [(1, 2.0), (2, 2.0), (3, 2.0)]
+        assert all(0 <= m.value <= 1 for m in client.get_metric_history(child.info.run_id, "eval_win_rate"))
         names = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"checkpoint", "resolved_config.json"} <= names
         assert child.info.status == "FINISHED"
@@ -67,6 +72,7 @@ def test_best_checkpoint_restores_a_module_that_acts(finished_sweep: dict[str, o
         sf2rl_main(["best", "tiny", "--out", str(out), "--tracking-uri", str(finished_sweep["uri"]), "--json"])
     assert code.value.code == 0
     best = json.loads(capsys.readouterr().out)
+    assert best["metric"] == "eval_win_rate"  # the sweep's own metric picked the checkpoint
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from sf2rl.checkpoints import module_path

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from sf2rl.arena import (
@@ -28,61 +28,9 @@ from sf2rl.arena import (
 )
 from sf2rl.config import EnvConfig
 from sf2rl.errors import ConfigError
-
-Z95 = 1.959964
-
-
-def wilson(wins: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a win rate (sound at 0 or n wins, unlike the normal approximation)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = wins / n
-    denom = 1 + z * z / n
-    centre = p + z * z / (2 * n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, (centre - half) / denom), min(1.0, (centre + half) / denom))
-
-
-def score(results: Iterable[MatchResult]) -> dict[str, Any]:
-    """Win rate, its 95% interval, and health left over some matches."""
-    rs = list(results)
-    n, wins = len(rs), sum(r.won for r in rs)
-    lo, hi = wilson(wins, n)
-    won = [r.health_left for r in rs if r.won]
-    return {
-        "matches": n,
-        "wins": wins,
-        "losses": sum(r.lost for r in rs),
-        "win_rate": wins / n if n else 0.0,
-        "ci95": [round(lo, 4), round(hi, 4)],
-        "avg_health_left": round(sum(r.health_left for r in rs) / n, 2) if n else 0.0,
-        "avg_health_left_in_wins": round(sum(won) / len(won), 2) if won else None,
-        "rounds_won": sum(r.rounds_won for r in rs),
-        "rounds_lost": sum(r.rounds_lost for r in rs),
-        "truncated": sum(r.truncated for r in rs),
-    }
-
-
-def _by(results: list[MatchResult], key: Callable[[MatchResult], str]) -> dict[str, Any]:
-    groups: dict[str, list[MatchResult]] = {}
-    for r in results:
-        groups.setdefault(key(r), []).append(r)
-    return {k: score(v) for k, v in sorted(groups.items())}
-
-
-def summarize(results: list[MatchResult]) -> dict[str, Any]:
-    """Overall, per-level, per-character and per-opponent-character scores."""
-    out = score(results)
-    out["levels"] = {}
-    for level in sorted({r.level for r in results}):
-        rs = [r for r in results if r.level == level]
-        out["levels"][str(level)] = {
-            **score(rs),
-            "by_character": _by(rs, lambda r: r.characters[0]),
-            "by_opponent_character": _by(rs, lambda r: r.characters[1]),
-        }
-    out["by_character"] = _by(results, lambda r: r.characters[0])
-    return out
+from sf2rl.game.specs import get_game
+from sf2rl.matrix import ALL_LEVELS, heatmap, matrix
+from sf2rl.scoring import summarize
 
 
 def make_jobs(
@@ -177,31 +125,54 @@ def _cmd(args: argparse.Namespace) -> int:
 
     if args.run_id:
         ensure_run(args.run_id, args.tracking_uri)
-    levels = args.level or [3]
-    total = len(levels) * args.matches
+    levels = args.level or (ALL_LEVELS if args.matrix else [3])
+    opponents = args.opponents
+    per_level = args.matches
+    if args.matrix:
+        # Every opponent character at every level, ``--matches`` each: make_jobs cycles opponents evenly.
+        opponents = opponents or list(get_game(match_config(args.checkpoint).game).characters)
+        per_level = args.matches * len(opponents) * len(args.characters or [None])
+    total = len(levels) * per_level
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(f"eval {args.checkpoint}", total=total)
         report = evaluate(
             args.checkpoint,
             levels,
-            args.matches,
+            per_level,
             characters=args.characters,
-            opponents=args.opponents,
+            opponents=opponents,
             workers=args.workers,
             overrides=parse_sets(args.set),
             seed=args.seed,
             vs=args.vs,
             on_result=lambda _r: progress.advance(task),
         )
+    name = report["policy"].replace("/", "_")
+    files: dict[str, Any] = {}
+    if args.matrix:
+        out = Path(args.out or f"eval-matrix-{name}")
+        report["matrix"] = _write_matrix(report, out)
+        files = {f"eval/matrix-{name}": str(out)}  # matrix.json and matrix.png
     if args.run_id:
-        name = report["policy"].replace("/", "_")
-        log_to_mlflow(args.run_id, args.tracking_uri, eval_metrics(report), {f"eval/{name}.json": report})
+        log_to_mlflow(args.run_id, args.tracking_uri, eval_metrics(report), {f"eval/{name}.json": report}, files)
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "results" or args.per_match}))
     else:
         print_report(report)
     return 0
+
+
+def _write_matrix(report: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The level x opponent matrix of a report, written to ``out`` as matrix.json and matrix.png."""
+    results = [MatchResult(**{**r, "characters": tuple(r["characters"])}) for r in report["results"]]
+    m = matrix(results)
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"{report['policy']}: match win rate vs CPU ({report['matches']} matches)"
+    png = heatmap(m, out / "matrix.png", title)
+    (out / "matrix.json").write_text(json.dumps({"policy": report["policy"], "source": report["source"], **m},
+                                                indent=2))  # fmt: skip
+    return {**m, "json": str(out / "matrix.json"), "png": str(png)}
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -250,5 +221,11 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel emulators")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--per-match", action="store_true", help="include every match in the JSON")
+    p.add_argument(
+        "--matrix", action="store_true",
+        help="generalisation matrix: every CPU level (unless --level) x every opponent character (unless "
+        "--opponents), --matches per cell; writes matrix.json and a heatmap matrix.png to --out",
+    )  # fmt: skip
+    p.add_argument("--out", help="folder for --matrix output (default eval-matrix-<policy>)")
     add_common(p)
     p.set_defaults(func=_cmd)

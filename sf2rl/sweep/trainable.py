@@ -268,7 +268,8 @@ class PooledDQN(DQN):
     def step(self) -> dict[str, Any]:
         """One training iteration, plus sf2rl's flat metrics (return, win rate, latency)."""
         result = super().step()
-        if self.evaluator is not None and result.get("training_iteration", 0) % self.eval_every == 0:
+        # Tune numbers the result after step() returns; self.iteration still counts the finished ones.
+        if self.evaluator is not None and (self.iteration + 1) % self.eval_every == 0:
             self._evaluate()
         # The last evaluation's figures stay on every result, so Tune and schedulers always see the metric.
         result.update(self._eval)

@@ -11,7 +11,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from sf2rl.cli import main as sf2rl_main
-from sf2rl.evaluate import wilson
+from sf2rl.scoring import wilson
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "sweeps" / "quickstart.yaml"
 

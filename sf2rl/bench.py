@@ -266,5 +266,7 @@ if (BENCH_DIR / "sim_calibration.py").exists():
 if (BENCH_DIR / "training.py").exists():
     SECTIONS["training"] = lambda quick: _bench_script("training").run(quick)
     SECTIONS["scaling"] = lambda quick: _bench_script("training").run_scaling(quick)
+if (BENCH_DIR / "champion.py").exists():
+    SECTIONS["champion"] = lambda quick: _bench_script("champion").run(quick)
 if (BENCH_DIR / "noop_sanity.py").exists():
     SECTIONS["noop_sanity"] = lambda quick: _bench_script("noop_sanity").run(quick)

@@ -83,3 +83,21 @@ def test_scaling_section_measures_the_machines_own_ceiling() -> None:
     training = _bench_script("training")
     one, two = training._cpu_work(1, 0.3), training._cpu_work(2, 0.3)
     assert one > 0 and two > one  # two spinning processes do more work than one on any multi-core machine
+
+
+def test_champion_section_reads_time_to_each_win_rate_from_the_trials_evaluations(tmp_path) -> None:
+    from sf2rl.bench import SECTIONS, _bench_script
+
+    assert "champion" in SECTIONS
+    champion = _bench_script("champion")
+    rows = [  # iteration 1 has no evaluation yet; iteration 3 carries iteration 2's
+        {"wall_time": 110.0, "env_steps_total": 10_000, "eval_win_rate": float("nan")},
+        {"wall_time": 130.0, "env_steps_total": 20_000, "eval_win_rate": 0.5, "eval_matches": 20, "eval_time_s": 3.0},
+        {"wall_time": 150.0, "env_steps_total": 30_000, "eval_win_rate": 0.5, "eval_matches": 20, "eval_time_s": 3.0},
+        {"wall_time": 170.0, "env_steps_total": 40_000, "eval_win_rate": 0.85, "eval_matches": 20, "eval_time_s": 4.0},
+    ]  # fmt: skip
+    (tmp_path / "trial_a").mkdir()
+    (tmp_path / "trial_a" / "result.json").write_text("\n".join(json.dumps(r) for r in rows))
+    curves = champion.eval_curves(str(tmp_path), start=100.0)
+    assert curves == {"trial_a": [[30.0, 20_000.0, 0.5], [70.0, 40_000.0, 0.85]]}
+    assert champion.time_to(curves, (0.5, 0.8, 0.9)) == {"0.50": 30.0, "0.80": 70.0, "0.90": None}

@@ -111,3 +111,30 @@ def test_results_are_logged_to_an_mlflow_run(tmp_path: Path, capsys: pytest.Capt
     assert [a.path for a in client.list_artifacts(run.info.run_id, "eval")] == ["eval/heuristic.json"]
     code, _, err = run_cli([*args[:-1], "no-such-run", "--tracking-uri", uri], capsys)
     assert code == 2 and "no MLflow run 'no-such-run'" in err
+
+
+def test_matrix_mode_scores_every_level_and_opponent_and_logs_both_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    run = client.create_run(client.create_experiment("matrix"))
+    out = tmp_path / "matrix"
+    args = ["eval", "heuristic", "--matrix", "--level", "1", "--level", "8", "--opponents", "ken", "guile",
+            "--matches", "2", "--workers", "1", "--out", str(out), "--json", "--run-id", run.info.run_id,
+            "--tracking-uri", uri]  # fmt: skip
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0
+    report = json.loads(stdout)
+    cells = report["matrix"]["cells"]
+    assert report["matrix"]["levels"] == [1, 8] and report["matrix"]["opponents"] == ["guile", "ken"]
+    assert {(lv, opp): c["matches"] for lv, row in cells.items() for opp, c in row.items()} == {
+        ("1", "guile"): 2, ("1", "ken"): 2, ("8", "guile"): 2, ("8", "ken"): 2,
+    }  # fmt: skip
+    for row in cells.values():
+        for c in row.values():
+            assert 0 <= c["ci95"][0] <= c["win_rate"] <= c["ci95"][1] <= 1
+    saved = json.loads((out / "matrix.json").read_text())
+    assert saved["cells"] == cells and (out / "matrix.png").read_bytes()[:4] == b"\x89PNG"
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "eval/matrix-heuristic")}
+    assert logged == {"eval/matrix-heuristic/matrix.json", "eval/matrix-heuristic/matrix.png"}

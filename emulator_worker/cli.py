@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--games-per-instance", type=int, default=1, metavar="N",
         help="games each instance process runs (sim only): a client stepping a process's games together "
-        "wakes it once instead of N times, which halves the per-step CPU on a VM",
+        "wakes it once instead of N times, which saves CPU per step (docs/training-speed.md)",
     )  # fmt: skip
     s.add_argument("--bind", default="tcp://127.0.0.1:5555", help="endpoint to bind; loopback by default")
     s.add_argument("--curve-secret-key", help="host key pair file (.key_secret) to require CurveZMQ")

@@ -61,9 +61,9 @@ class HostConfig:
     spin_us: int = SPIN_US
     """After each reply an instance polls this long for the next request before sleeping (0: never)."""
     games_per_instance: int = 1
-    """Slots each instance process runs. Every message wakes a process, which costs tens to hundreds
-    of microseconds of kernel time on a VM, so a lessee stepping the games of one process together
-    pays that once per batch; only backends that can run several emulators in one process allow >1."""
+    """Slots each instance process runs. Every message wakes a process, so a lessee stepping the games
+    of one process together pays one wake-up per batch instead of one per game; only backends that
+    can run several emulators in one process allow >1."""
 
 
 @dataclass

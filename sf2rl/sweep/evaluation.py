@@ -21,7 +21,7 @@ from sf2rl.errors import WorkerError
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Greedy matches against the CPU: wins, losses and rounds, from player 1's side."""
+    """Greedy matches against the CPU: matches won and rounds won and lost, from player 1's side."""
 
     matches: int
     wins: int
@@ -51,23 +51,20 @@ class Evaluator:
         self.num_envs = num_envs
         self.seed = seed
         self.envs: list[SF2Env] = []
-        self.rounds = 0
 
     def _open(self) -> None:
         if not self.envs:
             self.envs = [self.make_env(i) for i in range(self.num_envs)]
 
     def run(self, act: Callable[[np.ndarray], np.ndarray], matches: int) -> EvalResult:
-        """Play ``matches`` matches; seeds follow a fixed sequence per evaluation round, so rounds compare."""
+        """Play ``matches`` matches; every evaluation plays the same seeds, so evaluations compare."""
         try:
             self._open()
             return self._play(act, matches)
         except WorkerError:
-            # A lost emulator costs this evaluation, not the trial: the next round starts on fresh leases.
+            # A lost emulator costs this evaluation, not the trial: the next one starts on fresh leases.
             self.close()
             raise
-        finally:
-            self.rounds += 1
 
     def _play(self, act: Callable[[np.ndarray], np.ndarray], matches: int) -> EvalResult:
         started = wins = won = lost = steps = 0

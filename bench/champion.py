@@ -96,11 +96,10 @@ def _sweep_span(uri: str, name: str) -> tuple[float, float]:
 def measure(exp_dir: str, uri: str, name: str, work: Path, quick: bool = False,
             out: Path | None = None) -> dict[str, Any]:  # fmt: skip
     """`sf2rl best` then `sf2rl eval` (200 matches at level 3, and the matrix) on a finished champion sweep."""
-    from sf2rl.arena import MatchResult
     from sf2rl.checkpoints import best_checkpoint
     from sf2rl.evaluate import evaluate
     from sf2rl.game.specs import get_game
-    from sf2rl.matrix import ALL_LEVELS, heatmap, matrix
+    from sf2rl.matrix import ALL_LEVELS, from_report, heatmap
     from sf2rl.sweep.schema import load_sweep
 
     matches, cell = (40, 2) if quick else (200, MATRIX_MATCHES)
@@ -110,7 +109,7 @@ def measure(exp_dir: str, uri: str, name: str, work: Path, quick: bool = False,
     opponents = list(get_game(load_sweep(SWEEP).env.game).characters)
     wide = evaluate(str(best.path), ALL_LEVELS, cell * len(opponents), opponents=opponents, workers=2, seed=2)
     curves = eval_curves(exp_dir, start)
-    m = matrix([MatchResult(**{**r, "characters": tuple(r["characters"])}) for r in wide["results"]])
+    m = from_report(wide)
     report: dict[str, Any] = {
         "sweep": SWEEP.name, "quick": quick, "sweep_s": round(sweep_s, 1),
         "best": {"run_name": best.run_name, "metric": best.metric, "score": best.score,

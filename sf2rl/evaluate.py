@@ -29,7 +29,7 @@ from sf2rl.arena import (
 from sf2rl.config import EnvConfig
 from sf2rl.errors import ConfigError
 from sf2rl.game.specs import get_game
-from sf2rl.matrix import ALL_LEVELS, heatmap, matrix
+from sf2rl.matrix import ALL_LEVELS, from_report, heatmap
 from sf2rl.scoring import summarize
 
 
@@ -165,8 +165,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
 def _write_matrix(report: dict[str, Any], out: Path) -> dict[str, Any]:
     """The level x opponent matrix of a report, written to ``out`` as matrix.json and matrix.png."""
-    results = [MatchResult(**{**r, "characters": tuple(r["characters"])}) for r in report["results"]]
-    m = matrix(results)
+    m = from_report(report)
     out.mkdir(parents=True, exist_ok=True)
     title = f"{report['policy']}: match win rate vs CPU ({report['matches']} matches)"
     png = heatmap(m, out / "matrix.png", title)

@@ -30,6 +30,11 @@ def matrix(results: list[MatchResult]) -> dict[str, Any]:
     return {"levels": levels, "opponents": opponents, "cells": cells}
 
 
+def from_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The matrix of an `sf2rl eval` report (its ``results`` are the matches as JSON)."""
+    return matrix([MatchResult(**{**r, "characters": tuple(r["characters"])}) for r in report["results"]])
+
+
 def heatmap(m: dict[str, Any], path: Path, title: str) -> Path:
     """A level x opponent heatmap of win rates, each cell labelled with wins/matches."""
     import matplotlib

@@ -211,9 +211,11 @@ LEVERS: dict[str, dict[str, Any]] = {
     "double_q_dueling": {"dqn": {"double_q": True, "dueling": True}},
     "n_step_3": {"dqn": {"n_step": 3}},
     "torch_threads_2": {"resources": {"torch_threads": 2}},
-    "emulator_polling_200us": {"pool": {"spin_us": 200}},
-    # One emulator process per game (the default before games_per_instance; still retro's and BizHawk's).
-    "one_game_per_process": {"pool": {"games_per_instance": 1}},
+    # A spawned worker host (the default before inline pools; still retro's and BizHawk's), all of the
+    # trial's games in one emulator process; with polling; with one emulator process per game.
+    "spawned_pool": {"pool": {"mode": "spawn"}},
+    "emulator_polling_200us": {"pool": {"mode": "spawn", "spin_us": 200}},
+    "one_game_per_process": {"pool": {"mode": "spawn", "games_per_instance": 1}},
     # Per-iteration costs (metrics, MLflow, checkpoints every 5 iterations) paid four times as often.
     "iterations_of_250_steps": {"dqn": {"steps_per_iteration": 250}},
 }
@@ -262,7 +264,7 @@ def _trial_rates(exp_dir: str, learning_starts: int) -> list[dict[str, float]]:
 
 
 def _trials(tmp: str, name: str, seconds: float, variant: dict[str, Any], samples: int = 1) -> dict[str, float]:
-    """Run the variant as `sf2rl sweep` does (Tune, PooledDQN, spawned pool, MLflow) and sum its trials' rates."""
+    """Run the variant as `sf2rl sweep` does (Tune, PooledDQN, its pool, MLflow) and sum its trials' rates."""
     from pathlib import Path
 
     from sf2rl.sweep.runner import run_sweep
@@ -365,9 +367,9 @@ def _cpu_work(procs: int, seconds: float) -> float:
 
 
 def _scaling(tmp: str, rounds: int, seconds: float) -> dict[str, Any]:
-    """Two concurrent trials against one, for the default pool and for one emulator process per game;
+    """Two concurrent trials against one, for the default (inline) pool and for a spawned worker host;
     beside them the machine's own ceiling: two CPU-bound processes against one."""
-    variants = {"default": {}, "one_game_per_process": {"pool": {"games_per_instance": 1}}}
+    variants = {"default": {}, "spawned_pool": {"pool": {"mode": "spawn"}}}
     one: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     two: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     cpu: list[float] = []
@@ -387,7 +389,8 @@ def _scaling(tmp: str, rounds: int, seconds: float) -> dict[str, Any]:
             "cores_busy_two": _summary([v["cores_busy"] for v in two[name]]),
         }
         out.update({f"{prefix}{k}": v for k, v in block.items()} if prefix else block)
-    out["aggregate_default_vs_one_game_per_process"] = _ratios(two["default"], two["one_game_per_process"])
+    out["aggregate_default_vs_spawned_pool"] = _ratios(two["default"], two["spawned_pool"])
+    out["two_default_vs_one_spawned_pool"] = _ratios(two["default"], one["spawned_pool"])
     out["machine_ratio_two_cpu_processes_vs_one"] = _summary(cpu)
     return out
 

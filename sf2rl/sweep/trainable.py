@@ -23,7 +23,7 @@ from sf2rl.config import EnvConfig
 from sf2rl.env import SF2Env
 from sf2rl.errors import ConfigError, WorkerError
 from sf2rl.policies import newest_checkpoint
-from sf2rl.pool import ConnectedPool, Pool, SpawnedPool
+from sf2rl.pool import ConnectedPool, InlinePool, Pool, SpawnedPool
 from sf2rl.sweep.evaluation import Evaluator, eval_config
 from sf2rl.sweep.learning_loop import LearningLoop, Schedule
 from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
@@ -135,6 +135,8 @@ def open_pool(sweep: SweepConfig) -> Pool:
         slots = pc.slots or envs_needed(sweep) + 1 + evaluating
         games = pc.games_per_instance or (slots if multi_game(pc.backend) else 1)
         return SpawnedPool(pc.backend, slots, pc.backend_options, spin_us=pc.spin_us, games_per_instance=games)
+    if pc.mode == "inline":
+        return InlinePool()
     curve = CurveKeys.from_files(pc.server_key, pc.client_key) if pc.server_key and pc.client_key else None
     return ConnectedPool(pc.endpoints, curve)
 
@@ -158,6 +160,8 @@ class PooledDQN(DQN):
         self.pool = open_pool(sweep)
         self.pool.start()
         env_dict = env_cfg.model_dump(mode="json")
+        if sweep.pool.mode == "inline":
+            env_dict.update(backend=sweep.pool.backend, backend_options=sweep.pool.backend_options)
         if env_cfg.opponent == SELF_PLAY:
             env_dict["opponent"] = self._self_play_folder()
         if sweep.pool.mode == "connect" and sweep.pool.server_key:

@@ -73,7 +73,7 @@ def _iterations(storage: Path) -> int:
 def test_sweep_on_a_ray_head_survives_a_killed_driver(ray_head: str, tmp_path: Path, tiny_sweep) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     path = tiny_sweep(tmp_path, "resumable", uri, dqn={"steps_per_iteration": 150}, search={"max_concurrent": 1},
-                      stop={"training_iteration": 6})  # fmt: skip
+                      stop={"training_iteration": 6}, pool={"mode": "spawn"})  # fmt: skip
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     hosts_before = _worker_hosts()
     driver = subprocess.Popen(

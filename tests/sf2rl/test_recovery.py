@@ -23,7 +23,7 @@ def _pids(pattern: str) -> set[int]:
 def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path, tiny_sweep) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     path = tiny_sweep(tmp_path, "crashy", uri, dqn={"steps_per_iteration": 200}, stop={"training_iteration": 12},
-                      checkpoint={"every": 5})  # fmt: skip
+                      checkpoint={"every": 5}, pool={"mode": "spawn"})  # fmt: skip
     existing = _pids("emulator_worker.instances")
     killed: list[int] = []
     restarted: list[int] = []

@@ -46,6 +46,11 @@ BAD: list[tuple[str, object, str]] = [
     ("bad scheduler", {**GOOD, "scheduler": {"type": "hyperband"}}, "scheduler.type"),
     ("pbt without mutations", {**GOOD, "scheduler": {"type": "pbt"}}, "PBT needs"),
     ("connect without endpoints", {**GOOD, "pool": {"mode": "connect"}}, "needs at least one entry in endpoints"),
+    ("retro inline", {**GOOD, "pool": {"backend": "retro", "mode": "inline"}},
+     "mode inline: the retro backend runs one game per process; use spawn"),
+    ("slots of an inline pool", {**GOOD, "pool": {"slots": 3}}, "slots is only used in spawn mode"),
+    ("games per instance of an inline pool", {**GOOD, "pool": {"games_per_instance": 2}},
+     "games_per_instance is only used in spawn mode"),
     ("several retro games per process", {**GOOD, "pool": {"backend": "retro", "games_per_instance": 2}},
      "the retro backend runs one game per process"),
     ("eval metric without evaluation", {**GOOD, "search": {"metric": "eval_win_rate"}},
@@ -101,3 +106,10 @@ def test_bad_file_stops_sweep_before_ray_starts(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].joinpath("sweeps").glob("*.yaml")))
 def test_shipped_sweeps_are_valid(path: Path) -> None:
     assert load_sweep(path).name
+
+
+@pytest.mark.parametrize(("backend", "mode"), [("sim", "inline"), ("retro", "spawn"), ("bizhawk", "spawn")])
+def test_pool_mode_defaults_to_inline_where_the_backend_runs_several_games_per_process(backend: str, mode: str) -> None:
+    from sf2rl.sweep.schema import SweepConfig
+
+    assert SweepConfig(name="d", pool={"backend": backend}).pool.mode == mode

@@ -28,7 +28,7 @@ def finished_sweep(ray_session: Path, tmp_path_factory: pytest.TempPathFactory, 
     # Two envs per runner: RLlib builds them through SF2VectorEnv, which steps both emulators at once.
     # Greedy 2-match evaluations every 2nd iteration rank the trials (and their checkpoints) by eval_win_rate.
     path = tiny_sweep(work, "tiny", uri, resources={"envs_per_runner": 2}, search={"metric": "eval_win_rate"},
-                      evaluation={"every": 2, "matches": 2, "max_steps": 40})  # fmt: skip
+                      evaluation={"every": 2, "matches": 2, "max_steps": 40}, pool={"mode": "spawn"})  # fmt: skip
     before = _worker_hosts()
     with pytest.raises(SystemExit) as code:
         sf2rl_main(["sweep", str(path)])

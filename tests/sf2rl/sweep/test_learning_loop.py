@@ -13,7 +13,9 @@ import torch
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from sf2rl.config import EnvConfig
+from sf2rl.console import LocalConsole
 from sf2rl.env import SF2Env
+from sf2rl.pool import InlinePool
 from sf2rl.sweep.learning_loop import LearningLoop, Schedule
 from sf2rl.sweep.replay_buffer import ReplayBuffer
 from sf2rl.sweep.rollout import Rollout
@@ -144,6 +146,9 @@ def test_trial_trains_checkpoints_and_restores_with_the_sf2rl_loop(ray_session: 
     algo = PooledDQN(base_config(sweep))
     try:
         assert algo.learning_loop is not None
+        # The default pool for the simulator: every env runs its emulator in this process, no host.
+        assert isinstance(algo.pool, InlinePool) and algo.pool.endpoints == []
+        assert all(isinstance(env._console, LocalConsole) for env in algo.learning_loop.rollout.envs if env)
         first = algo.train()
         second = algo.train()
         assert second["env_steps_total"] == 400 == first["env_steps_total"] + 200

@@ -31,11 +31,14 @@ bench: venv
 	$(BIN)/sf2rl bench
 
 docs: venv
-	$(BIN)/python -m sf2rl.docgen
+	$(BIN)/python -m sf2rl.tools.docgen
 
+# Style, formatting, types, and the layer contract (pyproject.toml [tool.importlinter]).
 lint: venv
 	$(BIN)/ruff check sf2rl emulator_worker tests bench
+	$(BIN)/ruff format --check sf2rl emulator_worker tests bench
 	$(BIN)/mypy sf2rl emulator_worker
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) runs mlflow.db .pytest_cache

@@ -96,10 +96,10 @@ def _sweep_span(uri: str, name: str) -> tuple[float, float]:
 def measure(exp_dir: str, uri: str, name: str, work: Path, quick: bool = False,
             out: Path | None = None) -> dict[str, Any]:  # fmt: skip
     """`sf2rl best` then `sf2rl eval` (200 matches at level 3, and the matrix) on a finished champion sweep."""
-    from sf2rl.checkpoints import best_checkpoint
-    from sf2rl.evaluate import evaluate
-    from sf2rl.game.specs import get_game
-    from sf2rl.matrix import ALL_LEVELS, from_report, heatmap
+    from sf2rl.core.game.specs import get_game
+    from sf2rl.play.evaluation import evaluate
+    from sf2rl.play.matrix import ALL_LEVELS, from_report, heatmap
+    from sf2rl.sweep.best import best_checkpoint
     from sf2rl.sweep.schema import load_sweep
 
     matches, cell = (40, 2) if quick else (200, MATRIX_MATCHES)

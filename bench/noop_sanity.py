@@ -42,7 +42,7 @@ def sweep_config(tmp: str, iterations: int = ITERATIONS, seed: int = 0) -> Any:
 
 def run(quick: bool = False, matches: int = 20) -> dict[str, Any]:
     """Train, then play ``matches`` greedy matches against ``noop``; the check passes at a 100% win rate."""
-    from sf2rl.evaluate import evaluate
+    from sf2rl.play.evaluation import evaluate
     from sf2rl.sweep.runner import run_sweep
 
     iterations = ITERATIONS // 2 if quick else ITERATIONS

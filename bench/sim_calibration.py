@@ -43,6 +43,7 @@ def _random_agent(seed: int) -> Any:
 
     def act(_ram: Any, _player: int) -> int:
         return rng.choice(_DIRECTIONS) | rng.choice(_ATTACKS)
+
     return act
 
 
@@ -51,6 +52,7 @@ def _random_mask_agent(seed: int) -> Any:
 
     def act(_ram: Any, _player: int) -> int:
         return rng.randrange(1 << len(BUTTONS))
+
     return act
 
 
@@ -61,6 +63,7 @@ def _mash_agent(button: str) -> Any:
     def act(_ram: Any, _player: int) -> int:
         step[0] += 1
         return bit if step[0] % 2 else 0
+
     return act
 
 
@@ -97,6 +100,40 @@ def play_cpu_vs_cpu(level: int, seed: int, opponent: int = 1) -> int:
     return int(sim.ram()[0x1B])
 
 
+def play_matchup(pair: tuple[int, int], seed: int, level: int = 6) -> int:
+    """One CPU vs CPU match at the same ``level``, P1 playing roster index ``pair[0]``, P2 ``pair[1]``."""
+    sim = SF2Sim(seed)
+    sim.reset(seed=seed, characters=pair, two_player=True)
+    p1, p2 = CpuAgent(level, Rng(seed * 2 + 1)), CpuAgent(level, Rng(seed * 2 + 2))
+    frames = 0
+    while not sim.match_over and frames < MATCH_FRAME_LIMIT:
+        sim.step(p1(sim, 0), p2(sim, 1), 1)
+        frames += 1
+    return int(sim.ram()[0x1B])
+
+
+def _matchup_job(job: tuple[tuple[int, int], int, int]) -> tuple[tuple[int, int], int]:
+    pair, seed, level = job
+    return pair, play_matchup(pair, seed, level)
+
+
+def matchups(matches: int = 30, level: int = 6, workers: int | None = None) -> dict[str, Any]:
+    """P1's match win rate for every pair of roster characters, both sides the CPU at ``level``."""
+    from emulator_worker.sim.characters import ROSTER
+
+    start = time.perf_counter()
+    names = [c.name for c in ROSTER]
+    jobs = [((a, b), seed, level) for a in range(len(names)) for b in range(len(names)) for seed in range(matches)]
+    with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        results = list(pool.map(_matchup_job, jobs, chunksize=8))
+    wins: dict[tuple[int, int], int] = {}
+    for pair, winner in results:
+        wins[pair] = wins.get(pair, 0) + (winner == 1)
+    table = {names[a]: {names[b]: wins.get((a, b), 0) / matches for b in range(len(names))} for a in range(len(names))}
+    return {"matches_per_pair": matches, "level": level, "p1_win_rate": table,
+            "seconds": time.perf_counter() - start}  # fmt: skip
+
+
 def _job(job: tuple[str, Any, int]) -> tuple[str, Any, int]:
     kind, arg, seed = job
     if kind == "cpu":
@@ -106,9 +143,12 @@ def _job(job: tuple[str, Any, int]) -> tuple[str, Any, int]:
     return kind, arg, play_vs_cpu(kind, arg, seed)
 
 
-def run(matches: int = 200, workers: int | None = None, levels: tuple[int, ...] = tuple(
-        range(1, 9)), include: tuple[str, ...] = ("random", "random_mask", "mash", "heuristic",
-                                                  "cpu", "cpu_prev")) -> dict[str, Any]:
+def run(
+    matches: int = 200,
+    workers: int | None = None,
+    levels: tuple[int, ...] = tuple(range(1, 9)),
+    include: tuple[str, ...] = ("random", "random_mask", "mash", "heuristic", "cpu", "cpu_prev"),
+) -> dict[str, Any]:
     """Play the calibration matches and return win rates (fractions) and pass/fail checks.
 
     ``workers`` processes share the matches (default: all cores); results do not
@@ -159,8 +199,7 @@ def run(matches: int = 200, workers: int | None = None, levels: tuple[int, ...] 
             checks["level 8 vs 1 >= 90%"] = curve[8] >= 0.90
         checks["monotonic in level"] = all(a <= b for a, b in pairwise(values))
     if "cpu_prev" in include:
-        out["cpu_vs_previous_level"] = {level: rate("cpu_prev", level) for level in levels
-                                        if level > 1}
+        out["cpu_vs_previous_level"] = {level: rate("cpu_prev", level) for level in levels if level > 1}
     out["checks"] = checks
     out["ok"] = all(checks.values())
     out["seconds"] = time.perf_counter() - start
@@ -170,5 +209,6 @@ def run(matches: int = 200, workers: int | None = None, levels: tuple[int, ...] 
 if __name__ == "__main__":  # pragma: no cover - manual runs
     import json
     import sys
+
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     print(json.dumps(run(n), indent=2))

@@ -15,11 +15,27 @@ from typing import Any
 
 from emulator_worker.sim import SF2Sim, buttons_to_mask
 
-_SCRIPT = [buttons_to_mask(b) for b in (
-    ("Right",), ("Right",), ("Right", "Y"), (), ("Down",), ("Down", "B"), ("Left",),
-    ("Left",), ("Up", "Right"), ("X",), ("Down", "Right"), ("A",), (), ("Down", "R"),
-    ("Left", "Down"), ("L",),
-)]
+_SCRIPT = [
+    buttons_to_mask(b)
+    for b in (
+        ("Right",),
+        ("Right",),
+        ("Right", "Y"),
+        (),
+        ("Down",),
+        ("Down", "B"),
+        ("Left",),
+        ("Left",),
+        ("Up", "Right"),
+        ("X",),
+        ("Down", "Right"),
+        ("A",),
+        (),
+        ("Down", "R"),
+        ("Left", "Down"),
+        ("L",),
+    )
+]
 
 
 def _measure(seconds: float, frames_per_step: int, read_ram: bool, seed: int) -> float:
@@ -54,8 +70,7 @@ def _measure_render(count: int, seed: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def run(repeats: int = 5, seconds: float = 1.0, frames_per_step: int = 4,
-        seed: int = 0) -> dict[str, Any]:
+def run(repeats: int = 5, seconds: float = 1.0, frames_per_step: int = 4, seed: int = 0) -> dict[str, Any]:
     """Measure and return medians: frames/s with RAM reads, without, and frames rendered/s."""
     with_ram = [_measure(seconds, frames_per_step, True, seed + r) for r in range(repeats)]
     no_ram = [_measure(seconds, frames_per_step, False, seed + r) for r in range(repeats)]
@@ -77,4 +92,5 @@ def run(repeats: int = 5, seconds: float = 1.0, frames_per_step: int = 4,
 
 if __name__ == "__main__":  # pragma: no cover - manual runs
     import json
+
     print(json.dumps(run(), indent=2))

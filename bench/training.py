@@ -6,7 +6,7 @@
 
 Both use the settings in :data:`SETTINGS` (``sf2rl bench --only training`` passes the
 same ones to the trial), torch with ``--threads`` intra-op threads, and report the
-steady-state rate measured after learning starts. Run by ``sf2rl.bench``::
+steady-state rate measured after learning starts. Run by ``sf2rl.tools.bench``::
 
     python bench/training.py bare --seconds 60 --threads 1
 """
@@ -47,8 +47,8 @@ def _rate(marks: list[tuple[float, int, int]]) -> dict[str, float]:
 
 
 def _env() -> Any:
-    from sf2rl.config import EnvConfig
-    from sf2rl.env import SF2Env
+    from sf2rl.core.config import EnvConfig
+    from sf2rl.env.environment import SF2Env
 
     return SF2Env(EnvConfig(**SETTINGS["env"], max_episode_steps=5000))
 
@@ -100,9 +100,10 @@ def run_bare(seconds: float, seed: int = 0) -> dict[str, float]:
             idx = rng.integers(size, size=s["batch_size"])
             o, nx = torch.from_numpy(buf_obs[idx]), torch.from_numpy(buf_next[idx])
             with torch.no_grad():
-                y = torch.from_numpy(buf_rew[idx]) + s["gamma"] * (1 - torch.from_numpy(buf_done[idx])) * target(
-                    nx
-                ).max(1).values
+                y = (
+                    torch.from_numpy(buf_rew[idx])
+                    + s["gamma"] * (1 - torch.from_numpy(buf_done[idx])) * target(nx).max(1).values
+                )
             pred = q(o).gather(1, torch.from_numpy(buf_act[idx])[:, None]).squeeze(1)
             loss = torch.nn.functional.huber_loss(pred, y)
             opt.zero_grad(set_to_none=True)
@@ -197,10 +198,14 @@ BASE_TRIAL: dict[str, Any] = {
 
 LEVERS: dict[str, dict[str, Any]] = {
     # RLlib's own DQN training_step, one env (what a trial did before sf2rl's loop), and with a remote runner.
-    "rllib_stock_loop": {"dqn": {"loop": "rllib", "rollout_fragment_length": 4, "steps_per_iteration": 250},
-                         "resources": {"envs_per_runner": 1}},
-    "rllib_remote_env_runner": {"dqn": {"loop": "rllib", "rollout_fragment_length": 4, "steps_per_iteration": 250},
-                                "resources": {"envs_per_runner": 1, "env_runners": 1}},
+    "rllib_stock_loop": {
+        "dqn": {"loop": "rllib", "rollout_fragment_length": 4, "steps_per_iteration": 250},
+        "resources": {"envs_per_runner": 1},
+    },
+    "rllib_remote_env_runner": {
+        "dqn": {"loop": "rllib", "rollout_fragment_length": 4, "steps_per_iteration": 250},
+        "resources": {"envs_per_runner": 1, "env_runners": 1},
+    },
     # How many envs the trial steps together (the replay ratio stays at one 64-sample update per 4 steps).
     "one_env": {"dqn": {"rollout_fragment_length": 4}, "resources": {"envs_per_runner": 1}},
     "eight_envs_batch_128": {"dqn": {"train_batch_size": 128}, "resources": {"envs_per_runner": 8}},
@@ -308,7 +313,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     runs: dict[str, list[dict[str, float]]] = {"trial": [], "sb3": [], "bare": []}
     out: dict[str, Any] = {
         "settings": {
-            **SETTINGS, "torch_threads": threads, "trial_envs": 4, "nice": 15, "seconds_per_run": seconds,
+            **SETTINGS,
+            "torch_threads": threads,
+            "trial_envs": 4,
+            "nice": 15,
+            "seconds_per_run": seconds,
             "rounds": rounds,
         },
     }

@@ -13,8 +13,9 @@ import zmq
 import zmq.auth
 
 from emulator_worker import protocol as p
+from emulator_worker.backends import BACKENDS
 from emulator_worker.instances import SPIN_US
-from emulator_worker.server import HostConfig, WorkerHost
+from emulator_worker.server import HostConfig, WorkerHost, is_local
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -22,7 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.authorized_keys and not args.curve_secret_key:
         print("--authorized-keys needs --curve-secret-key (the host's own key pair)", file=sys.stderr)
         return 2
-    if not args.bind.startswith(("tcp://127.", "tcp://localhost", "ipc://", "inproc://")) and not args.curve_secret_key:
+    if not is_local(args.bind) and not args.curve_secret_key:
         print(
             f"warning: {args.bind} is reachable from the network without CurveZMQ; "
             "pass --curve-secret-key and --authorized-keys (see `emulator-worker keygen`)",
@@ -74,6 +75,7 @@ def ping(endpoint: str, timeout_ms: int = 3000, curve: tuple[bytes, bytes, bytes
         sock.close(0)
     if isinstance(reply, p.ErrorReply):
         raise RuntimeError(f"{reply.type.value}: {reply.message}")
+    p.parse_reply(p.Command.HELLO, reply)  # a host that answers HELLO with the wrong fields is an error
     return {**reply.fields, "rtt_ms": round(rtt, 3)}
 
 
@@ -120,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="emulator-worker", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve emulator slots over ZeroMQ")
-    s.add_argument("--backend", choices=["sim", "retro", "bizhawk"], default="sim")
+    s.add_argument("--backend", choices=sorted(BACKENDS), default="sim")
     s.add_argument("--backend-options", default="{}", help="JSON object of backend options (game, rom, paths)")
     s.add_argument("--slots", type=int, default=1, help="emulator slots (games) to serve")
     s.add_argument(

@@ -66,34 +66,34 @@ class Executor:
         self.check_lease = check_lease
         self.lease: str | None = None
         self.needs_reset = True
-        self._handlers: dict[p.Command, Callable[[Any], p.Reply]] = {
+        self._handlers: dict[p.Command, Callable[[Any], p.TypedReply]] = {
             p.Command.RESET: self._reset,
             p.Command.STEP: self._step,
-            p.Command.FRAME: lambda r: p.Reply(r.id, frame=self.backend.frame()),
-            p.Command.SAVE_STATE: lambda r: p.Reply(r.id, data=self.backend.save_state()),
+            p.Command.FRAME: lambda r: p.FrameReply(r.id, self.backend.frame()),
+            p.Command.SAVE_STATE: lambda r: p.StateReply(r.id, self.backend.save_state()),
             p.Command.LOAD_STATE: self._load,
         }
 
-    def _observation(self, req: p.Reset | p.Step) -> p.Reply:
+    def _observation(self, req: p.Reset | p.Step) -> p.ObservationReply:
         ram = _ram_bytes(self.backend.ram(), req.ram_ranges)
         frame = self.backend.frame() if req.want_frame else None
-        return p.Reply(req.id, {"frames_run": self.frames_run}, ram=ram, frame=frame)
+        return p.ObservationReply(req.id, ram, self.frames_run, frame)
 
-    def _reset(self, req: p.Reset) -> p.Reply:
+    def _reset(self, req: p.Reset) -> p.ObservationReply:
         opts = ResetOptions(req.seed, req.characters, req.difficulty, req.two_player, req.state)
         self.backend.reset(opts)
         return self._observation(req)
 
-    def _step(self, req: p.Step) -> p.Reply:
+    def _step(self, req: p.Step) -> p.ObservationReply:
         for seg in req.segments:
             if seg.frames:
                 self.backend.step(seg.p1, seg.p2, seg.frames)
                 self.frames_run += seg.frames
         return self._observation(req)
 
-    def _load(self, req: p.LoadState) -> p.Reply:
+    def _load(self, req: p.LoadState) -> p.Ack:
         self.backend.load_state(req.data)
-        return p.Reply(req.id)
+        return p.Ack(req.id)
 
     def grant(self, lease: str) -> None:
         """A new lease owns this emulator; it must reset before stepping."""
@@ -330,8 +330,6 @@ class Instance:
         self.options = options
         self.endpoint = endpoint
         self.proc: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
-        self.started_at = 0.0
 
     def start(self) -> None:
         """Launch the child process."""
@@ -362,7 +360,6 @@ class Instance:
         if sys.platform == "linux":
             kwargs["preexec_fn"] = set_parent_death_signal
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **kwargs)
-        self.started_at = time.monotonic()
 
     @property
     def alive(self) -> bool:
@@ -377,7 +374,6 @@ class Instance:
     def restart(self) -> None:
         """Kill (if needed) and start again."""
         self.stop()
-        self.restarts += 1
         self.start()
 
     def stop(self, timeout: float = 5.0) -> None:

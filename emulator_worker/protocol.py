@@ -215,6 +215,167 @@ class ErrorReply:
     """For a crash notice (no id): which of the lease's slots died."""
 
 
+# ------------------------------------------------------------ typed replies
+# What each command answers, as types (like the requests). They travel as a :class:`Reply`
+# (header fields plus buffers), so the wire format, and the protocol version, are unchanged;
+# :func:`parse_reply` checks a reply's fields against the command it answers.
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """HELLO: what a host runs, how much of it is free, and its backend's facts (buttons...)."""
+
+    id: int
+    version: int
+    backend: str
+    slots: int
+    free: int
+    games_per_instance: int = 1
+    hostname: str = ""
+    pid: int = 0
+    curve: bool = False
+    failures: tuple[str, ...] = ()
+    buttons: tuple[str, ...] = ()
+    backend_info: dict[str, Any] = field(default_factory=dict)
+    """Whatever else the backend reports (e.g. the ROM or game it loaded)."""
+
+    def wire(self) -> Reply:
+        """As a generic reply."""
+        fields = {k: getattr(self, k) for k in HOST_FIELDS}
+        return Reply(self.id, {**self.backend_info, **fields, "failures": list(self.failures),
+                               "buttons": list(self.buttons)})  # fmt: skip
+
+
+HOST_FIELDS = ("version", "backend", "slots", "free", "games_per_instance", "hostname", "pid", "curve")
+
+
+@dataclass(frozen=True)
+class LeaseGrant:
+    """LEASE: the lease id, and each slot's own instance endpoint when the direct path is on."""
+
+    id: int
+    lease: str
+    direct: tuple[str, ...] = ()
+
+    def wire(self) -> Reply:
+        """As a generic reply."""
+        return Reply(self.id, {"lease": self.lease, **({"direct": list(self.direct)} if self.direct else {})})
+
+
+@dataclass(frozen=True)
+class ObservationReply:
+    """RESET and STEP: the requested RAM ranges (concatenated), an optional frame, frames run so far."""
+
+    id: int
+    ram: bytes
+    frames_run: int
+    frame: np.ndarray | None = None
+
+    def wire(self) -> Reply:
+        """As a generic reply."""
+        return Reply(self.id, {"frames_run": self.frames_run}, ram=self.ram, frame=self.frame)
+
+
+@dataclass(frozen=True)
+class FrameReply:
+    """FRAME: the current RGB frame."""
+
+    id: int
+    frame: np.ndarray
+
+    def wire(self) -> Reply:
+        """As a generic reply."""
+        return Reply(self.id, frame=self.frame)
+
+
+@dataclass(frozen=True)
+class StateReply:
+    """SAVE_STATE: the emulator's savestate bytes."""
+
+    id: int
+    data: bytes
+
+    def wire(self) -> Reply:
+        """As a generic reply."""
+        return Reply(self.id, data=self.data)
+
+
+@dataclass(frozen=True)
+class Ack:
+    """HEARTBEAT, RELEASE, LOAD_STATE: done, nothing to return."""
+
+    id: int
+
+    def wire(self) -> Reply:
+        """As a generic reply."""
+        return Reply(self.id)
+
+
+TypedReply = HostInfo | LeaseGrant | ObservationReply | FrameReply | StateReply | Ack
+
+
+def _need(reply: Reply, name: str, kind: type | tuple[type, ...]) -> Any:
+    value = reply.fields.get(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ProtocolError(f"reply {reply.id}: field {name!r} must be {kind}, got {value!r}", reply.id)
+    return value
+
+
+def _host(r: Reply) -> HostInfo:
+    optional = {k: r.fields[k] for k in HOST_FIELDS[4:] if k in r.fields}
+    rest = {k: v for k, v in r.fields.items() if k not in (*HOST_FIELDS, "failures", "buttons")}
+    return HostInfo(
+        r.id, _need(r, "version", int), _need(r, "backend", str), _need(r, "slots", int), _need(r, "free", int),
+        **optional, failures=tuple(str(f) for f in r.fields.get("failures") or ()),
+        buttons=tuple(str(b) for b in r.fields.get("buttons") or ()), backend_info=rest,
+    )  # fmt: skip
+
+
+def _grant(r: Reply) -> LeaseGrant:
+    return LeaseGrant(r.id, _need(r, "lease", str), tuple(str(e) for e in r.fields.get("direct") or ()))
+
+
+def _observation(r: Reply) -> ObservationReply:
+    return ObservationReply(r.id, r.ram or b"", int(_need(r, "frames_run", int)), r.frame)
+
+
+def _frame(r: Reply) -> FrameReply:
+    if r.frame is None:
+        raise ProtocolError(f"reply {r.id}: a frame reply carried no frame", r.id)
+    return FrameReply(r.id, r.frame)
+
+
+def _state(r: Reply) -> StateReply:
+    if r.data is None:
+        raise ProtocolError(f"reply {r.id}: a savestate reply carried no data", r.id)
+    return StateReply(r.id, r.data)
+
+
+REPLIES: dict[Command, Any] = {
+    Command.HELLO: _host,
+    Command.LEASE: _grant,
+    Command.RESET: _observation,
+    Command.STEP: _observation,
+    Command.FRAME: _frame,
+    Command.SAVE_STATE: _state,
+    Command.LOAD_STATE: lambda r: Ack(r.id),
+    Command.HEARTBEAT: lambda r: Ack(r.id),
+    Command.RELEASE: lambda r: Ack(r.id),
+}  # fmt: skip
+"""How to read each command's reply."""
+
+
+def parse_reply(command: Command, reply: Reply) -> TypedReply:
+    """``reply`` as the type ``command`` answers with; :class:`ProtocolError` if its fields do not fit."""
+    try:
+        parsed: TypedReply = REPLIES[command](reply)
+    except (TypeError, ValueError, KeyError) as e:
+        if isinstance(e, ProtocolError):
+            raise
+        raise ProtocolError(f"reply {reply.id} to {command.value} is malformed: {e}", reply.id) from e
+    return parsed
+
+
 # --------------------------------------------------------------- encoding
 
 
@@ -238,8 +399,10 @@ def encode_request(req: Request) -> list[bytes]:
     return [_pack(header), *buffers]
 
 
-def encode_reply(reply: Reply | ErrorReply) -> list[bytes]:
-    """Encode a reply (or an error reply) as multipart frames."""
+def encode_reply(reply: Reply | TypedReply | ErrorReply) -> list[bytes]:
+    """Encode a reply (typed, generic, or an error reply) as multipart frames."""
+    if not isinstance(reply, (Reply, ErrorReply)):
+        reply = reply.wire()
     if isinstance(reply, ErrorReply):
         header: dict[str, Any] = {
             "v": PROTOCOL_VERSION,

@@ -37,6 +37,12 @@ CRASH_LOOP_WINDOW = 10.0
 CRASH_LOOP_LIMIT = 5
 PING_INTERVAL_S = 1.0
 LOOPBACK = ("tcp://127.", "tcp://[::1]", "tcp://localhost")
+"""Endpoint prefixes only this machine can reach."""
+
+
+def is_local(endpoint: str) -> bool:
+    """Whether ``endpoint`` is reachable from this machine only (loopback, ipc or inproc)."""
+    return endpoint.startswith(("ipc://", "inproc://", *LOOPBACK))
 
 
 @dataclass
@@ -132,7 +138,7 @@ class WorkerHost:
         else:
             self._ipc_dir = None
             internal = f"tcp://127.0.0.1:{self.backend.bind_to_random_port('tcp://127.0.0.1')}"
-        local = self.endpoint.startswith(("ipc://", *LOOPBACK))
+        local = is_local(self.endpoint)
         direct = config.direct if config.direct is not None else (local or config.direct_port_base is not None)
         per = config.games_per_instance
         n_procs = -(-config.slots // per)
@@ -152,7 +158,6 @@ class WorkerHost:
         self.info: dict[str, Any] = {}
         self.running = False
         self.last_active = time.monotonic()
-        self.stats = {"requests": 0, "errors": 0, "restarts": 0, "expired_leases": 0}
 
     def _direct_endpoint(self, index: int) -> str:
         """Where instance ``index`` serves its lessees directly, on the frontend's interface."""
@@ -267,11 +272,9 @@ class WorkerHost:
             self.frontend.send_multipart([client, *frames])
 
     def _error(self, client: bytes, rid: int | None, etype: p.ErrorType, msg: str, tb: str = "") -> None:
-        self.stats["errors"] += 1
         self._reply(client, p.error_reply(rid, etype, msg, tb))
 
     def _on_client(self, msg: list[bytes]) -> None:
-        self.stats["requests"] += 1
         self.last_active = time.monotonic()
         if len(msg) < 2:
             return  # an identity with no payload cannot be answered usefully
@@ -293,7 +296,7 @@ class WorkerHost:
                 msg = f"client speaks protocol {req.version}, host speaks {p.PROTOCOL_VERSION}; upgrade the older side"
                 self._error(client, req.id, p.ErrorType.VERSION_MISMATCH, msg)
                 return
-            self._reply(client, p.encode_reply(p.Reply(req.id, self.describe())))
+            self._reply(client, p.encode_reply(self.describe(req.id)))
         elif isinstance(req, p.Lease):
             self._lease(client, req)
         elif isinstance(req, (p.Release, p.Heartbeat)):
@@ -302,26 +305,21 @@ class WorkerHost:
                 return
             if isinstance(req, p.Release):
                 self._free(lease)
-            self._reply(client, p.encode_reply(p.Reply(req.id, {"lease": lease.id})))
+            self._reply(client, p.encode_reply(p.Ack(req.id)))
         elif isinstance(req, p.SLOT_REQUESTS):
             self._forward(client, req, frames)
 
-    def describe(self) -> dict[str, Any]:
-        """Host facts for HELLO and `emulator-worker ping`."""
+    def describe(self, rid: int) -> p.HostInfo:
+        """Host facts for HELLO (and so `emulator-worker ping`)."""
         free = sum(1 for s in self.slots if s.lease is None and not s.proc.failed)
-        failures = sorted({proc.failed for proc in self.procs if proc.failed})
-        return {
-            "version": p.PROTOCOL_VERSION,
-            "backend": self.config.backend,
-            "slots": len(self.slots),
-            "games_per_instance": self.config.games_per_instance,
-            "free": free,
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
-            "curve": self.config.curve_secret_key is not None,
-            "failures": failures,
-            **self.info,
-        }
+        failures = sorted({str(proc.failed) for proc in self.procs if proc.failed})
+        return p.HostInfo(
+            rid, version=p.PROTOCOL_VERSION, backend=self.config.backend, slots=len(self.slots), free=free,
+            games_per_instance=self.config.games_per_instance, hostname=socket.gethostname(), pid=os.getpid(),
+            curve=self.config.curve_secret_key is not None, failures=tuple(failures),
+            buttons=tuple(self.info.get("buttons", ())),
+            backend_info={k: v for k, v in self.info.items() if k != "buttons"},
+        )  # fmt: skip
 
     def _lease(self, client: bytes, req: p.Lease) -> None:
         free = [i for i, s in enumerate(self.slots) if s.lease is None and not s.proc.failed]
@@ -338,11 +336,11 @@ class WorkerHost:
             slot.lease = lease.id
             if slot.proc.ready:
                 self._grant(slot, lease)
-        fields: dict[str, Any] = {"lease": lease.id, "count": req.count}
+        direct: tuple[str, ...] = ()
         if self.direct:
             # "*" stands for whatever host name the client reached us by (we may be bound to 0.0.0.0).
-            fields["direct"] = [_advertised(self.direct[self.slots[i].proc.instance.index]) for i in lease.slots]
-        self._reply(client, p.encode_reply(p.Reply(req.id, fields)))
+            direct = tuple(_advertised(self.direct[self.slots[i].proc.instance.index]) for i in lease.slots)
+        self._reply(client, p.encode_reply(p.LeaseGrant(req.id, lease.id, direct)))
 
     def _lease_of(self, client: bytes, rid: int, lease_id: str) -> LeaseRecord | None:
         lease = self.leases.get(lease_id)
@@ -435,7 +433,6 @@ class WorkerHost:
                 self._control(proc, p.Control.PING.value)
         for lease in list(self.leases.values()):
             if now - lease.last_seen > lease.ttl:
-                self.stats["expired_leases"] += 1
                 self._free(lease)
         if self.leases:
             self.last_active = now
@@ -454,7 +451,6 @@ class WorkerHost:
                 # The lessee may be waiting on the dead instance's own socket: tell it now, not at its timeout.
                 index = lease.slots.index(slot.index)  # the lessee numbers its slots 0, 1, ...
                 notice = p.ErrorReply(None, p.ErrorType.INSTANCE_CRASHED, message, slot=index)
-                self.stats["errors"] += 1
                 self._reply(lease.client, p.encode_reply(notice))
         proc.crashes.append(time.monotonic())
         while proc.crashes and proc.crashes[0] < time.monotonic() - CRASH_LOOP_WINDOW:
@@ -466,7 +462,6 @@ class WorkerHost:
             )
             proc.instance.stop()
             return
-        self.stats["restarts"] += 1
         proc.instance.restart()
 
 

@@ -1,5 +1,5 @@
 """`python -m sf2rl` is `sf2rl`."""
 
-from sf2rl.cli import main
+from sf2rl.cli.main import main
 
 main()

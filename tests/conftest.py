@@ -18,7 +18,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 @pytest.fixture
 def spawn_host():  # type: ignore[no-untyped-def]
     """Factory: start `emulator-worker serve` subprocesses on 127.0.0.1:0; all stopped at teardown."""
-    from sf2rl.pool import SpawnedPool
+    from sf2rl.transport.pool import SpawnedPool
 
     pools: list[SpawnedPool] = []
 
@@ -37,15 +37,18 @@ def spawn_host():  # type: ignore[no-untyped-def]
 def ray_session() -> Iterator[Path]:
     """One local Ray per test module, its temp files in a short private folder (not the home dir)."""
     import ray
+    from support import SESSION_TAG, new_session_tag
 
     tmp = Path(tempfile.mkdtemp(prefix="sf2ray-", dir="/tmp"))
     os.environ["SF2RL_RAY_TMPDIR"] = str(tmp)
+    new_session_tag()  # Ray's processes, their trials and those trials' worker hosts inherit it
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(tmp), log_to_driver=False, configure_logging=False)
     try:
         yield tmp
     finally:
         ray.shutdown()
         os.environ.pop("SF2RL_RAY_TMPDIR", None)
+        os.environ.pop(SESSION_TAG, None)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -78,3 +81,14 @@ def tiny_sweep():  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+E2E_FIXTURES = frozenset({"ray_session", "ray_head", "mlflow_server"})
+"""Fixtures that start a Ray cluster or an MLflow server stack: a test using one is end-to-end."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark end-to-end tests ``e2e`` by what they start, so `pytest -m "not e2e"` is the fast inner loop."""
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)

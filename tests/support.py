@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
-from sf2rl.config import EnvConfig
+from sf2rl.core.config import EnvConfig
 
 
 def save_module(path: Path, cfg: EnvConfig) -> Path:
@@ -12,7 +14,7 @@ def save_module(path: Path, cfg: EnvConfig) -> Path:
     from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
-    from sf2rl.env import spaces
+    from sf2rl.env.environment import spaces
 
     obs, act = spaces(cfg)
     model = DefaultModelConfig(fcnet_hiddens=[16], head_fcnet_hiddens=[16])
@@ -20,3 +22,33 @@ def save_module(path: Path, cfg: EnvConfig) -> Path:
         model_config=model
     ).get_rl_module_spec().build().save_to_path(path)
     return path
+
+
+SESSION_TAG = "SF2RL_TEST_SESSION"
+"""Environment variable a test sets before starting Ray, so it can find the processes it started."""
+
+
+def new_session_tag() -> str:
+    """Tag this process's environment (inherited by Ray, its workers and their worker hosts)."""
+    tag = uuid.uuid4().hex
+    os.environ[SESSION_TAG] = tag
+    return tag
+
+
+def owned(pattern: str, tag: str) -> set[int]:
+    """Pids of processes started under ``tag`` (see :func:`new_session_tag`) whose command line has ``pattern``.
+
+    Tests kill and count only these, never other processes on the machine that happen to match.
+    """
+    found = set()
+    marker = f"{SESSION_TAG}={tag}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if pattern in cmdline and marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.add(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found

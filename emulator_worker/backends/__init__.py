@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from emulator_worker.backends.base import Backend, BackendUnavailable, ResetOptions
@@ -35,12 +37,40 @@ def multi_game(name: str) -> bool:
     return _entry(name).multi_game
 
 
+def _class(name: str) -> type:
+    module, attr = _entry(name).target.split(":")
+    cls: type = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+def backend_options(name: str) -> list[str]:
+    """The options backend ``name`` takes: its constructor's keyword parameters (its schema)."""
+    params = list(inspect.signature(_class(name).__init__).parameters.values())[1:]
+    return [prm.name for prm in params if prm.kind in (prm.POSITIONAL_OR_KEYWORD, prm.KEYWORD_ONLY)]
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Reject options backend ``name`` does not take, naming the ones it does (before any process starts)."""
+    valid = backend_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"the {name} backend takes no option {', '.join(unknown)}; valid: {valid or 'none'}")
+
+
 def create_backend(name: str, **options: Any) -> Backend:
     """Instantiate backend ``name`` with its options."""
-    module, attr = _entry(name).target.split(":")
-    cls = getattr(importlib.import_module(module), attr)
-    backend: Backend = cls(**options)
+    backend: Backend = _class(name)(**options)
     return backend
 
 
-__all__ = ["BACKENDS", "Backend", "BackendEntry", "BackendUnavailable", "ResetOptions", "create_backend", "multi_game"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendEntry",
+    "BackendUnavailable",
+    "ResetOptions",
+    "backend_options",
+    "check_options",
+    "create_backend",
+    "multi_game",
+]

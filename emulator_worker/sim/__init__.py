@@ -38,16 +38,37 @@ from .characters import BOSS, CHARACTERS, ROSTER
 from .cpu import LEVELS, CpuController
 from .fighter import STATE_NAMES
 from .frame_data import MOVE_NAMES
-from .game import PHASE_NAMES, SF2Sim, SimStateError
+from .game import PHASE_NAMES, SF2Sim
 from .heuristic import HeuristicAgent
 from .observation import Observation, observe
 from .ram import GLOBAL_FIELDS, PLAYER_FIELDS, RAM_SIZE, player_base
 from .render import HEIGHT, WIDTH
+from .state import SimStateError
 
 __all__ = [
-    "BOSS", "BUTTONS", "CHARACTERS", "GLOBAL_FIELDS", "HEIGHT", "LEVELS", "MOVE_NAMES",
-    "PHASE_NAMES", "PLAYER_FIELDS", "RAM_SIZE", "ROSTER", "STATE_NAMES", "WIDTH",
-    "CpuAgent", "CpuController", "HeuristicAgent", "Observation", "SF2Sim", "SimStateError",
-    "UnknownButtonError", "buttons_to_mask", "cpu_action", "mask_to_buttons", "observe",
+    "BOSS",
+    "BUTTONS",
+    "CHARACTERS",
+    "GLOBAL_FIELDS",
+    "HEIGHT",
+    "LEVELS",
+    "MOVE_NAMES",
+    "PHASE_NAMES",
+    "PLAYER_FIELDS",
+    "RAM_SIZE",
+    "ROSTER",
+    "STATE_NAMES",
+    "WIDTH",
+    "CpuAgent",
+    "CpuController",
+    "HeuristicAgent",
+    "Observation",
+    "SF2Sim",
+    "SimStateError",
+    "UnknownButtonError",
+    "buttons_to_mask",
+    "cpu_action",
+    "mask_to_buttons",
+    "observe",
     "player_base",
 ]

@@ -65,8 +65,7 @@ def _round_and_phase(source: Any) -> tuple[int, int]:
     return int(source[ROUND]), int(source[PHASE])
 
 
-def cpu_action(source: Any, player: int, level: int, rng: Any,
-               controller: CpuController | None = None) -> int:
+def cpu_action(source: Any, player: int, level: int, rng: Any, controller: CpuController | None = None) -> int:
     """One CPU decision for ``player`` from a sim or RAM view (stateless unless ``controller``).
 
     Without a controller the CPU cannot carry a motion over several calls, so

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 BUTTONS: tuple[str, ...] = (
-    "Up", "Down", "Left", "Right", "Select", "Start", "Y", "B", "X", "A", "L", "R",
+    "Up",
+    "Down",
+    "Left",
+    "Right",
+    "Select",
+    "Start",
+    "Y",
+    "B",
+    "X",
+    "A",
+    "L",
+    "R",
 )
 """Bit ``i`` of a button mask means ``BUTTONS[i]`` is held."""
 
@@ -38,9 +49,7 @@ def buttons_to_mask(names: Iterable[str]) -> int:
     for name in names:
         index = _INDEX.get(name) if isinstance(name, str) else None
         if index is None:
-            raise UnknownButtonError(
-                f"unknown button {name!r}; valid buttons are: {', '.join(BUTTONS)}"
-            )
+            raise UnknownButtonError(f"unknown button {name!r}; valid buttons are: {', '.join(BUTTONS)}")
         mask |= 1 << index
     return mask
 
@@ -78,8 +87,7 @@ DIR_OF_PAD: tuple[int, ...] = tuple(_numpad(m) for m in range(16))
 MIRROR: tuple[int, ...] = (0, 3, 2, 1, 6, 5, 4, 9, 8, 7)
 """Numpad direction seen by a fighter facing left (left and right swapped)."""
 
-PAD_OF_DIR: tuple[int, ...] = (0, DOWN | LEFT, DOWN, DOWN | RIGHT, LEFT, 0, RIGHT,
-                               UP | LEFT, UP, UP | RIGHT)
+PAD_OF_DIR: tuple[int, ...] = (0, DOWN | LEFT, DOWN, DOWN | RIGHT, LEFT, 0, RIGHT, UP | LEFT, UP, UP | RIGHT)
 """Mask bits for an absolute numpad direction."""
 
 

@@ -168,4 +168,3 @@ def move_projectiles(f1: Fighter, f2: Fighter, left: int, right: int) -> None:
             land_hit(p, b, move, p.px)
             p.proj = 0
             p.pmove = None
-

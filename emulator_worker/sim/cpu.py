@@ -11,34 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from .buttons import DOWN, HK, HP, LEFT, LK, LP, MK, MP, RIGHT, UP
+from .buttons import DOWN, HK, HP, LEFT, LK, LP, MK, MP, RIGHT, UP, pad_for
 from .characters import ROSTER, Character
 from .fighter import (
     ATTACK,
-    BLOCK_CROUCH,
-    BLOCK_STAND,
     BLOCKSTUN,
-    CROUCH,
+    FREE,
     GETUP,
     HITSTUN,
-    IDLE,
     JUMP,
     KNOCKDOWN,
     SPECIAL,
     THROWN,
-    WALK_BACK,
-    WALK_FWD,
 )
 from .frame_data import (
     CHARGE_BF,
     CHARGE_DU,
-    DP,
     GRAB,
     HIGH,
     LOW,
     PROJECTILE,
-    QCB,
-    QCF,
     RISING,
     RUSH,
     SPIN,
@@ -46,11 +38,24 @@ from .frame_data import (
     Move,
 )
 from .kit import CHARGE_KEEPERS, KITS, Kit
+from .motion import SEQUENCES
 from .observation import Observation, observe, threat_bits, threats
 
 LEVEL_COLUMNS = (
-    "think", "jitter", "react", "block", "height", "antiair", "punish", "zoning",
-    "approach", "jump_in", "throw", "attack", "error", "noise",
+    "think",
+    "jitter",
+    "react",
+    "block",
+    "height",
+    "antiair",
+    "punish",
+    "zoning",
+    "approach",
+    "jump_in",
+    "throw",
+    "attack",
+    "error",
+    "noise",
 )
 # think: frames between neutral decisions; jitter: random extra frames; react:
 # frames from seeing a new threat (attack, jump, projectile) to answering it;
@@ -71,8 +76,6 @@ LEVELS: tuple[tuple[float, ...], ...] = (
 )
 
 BUSY = (HITSTUN, BLOCKSTUN, KNOCKDOWN, GETUP, THROWN)
-FREE_STATES = (IDLE, WALK_FWD, WALK_BACK, CROUCH, BLOCK_STAND, BLOCK_CROUCH)
-MOTION_DIRS = {QCF: (2, 3, 6), QCB: (2, 1, 4), DP: (6, 2, 3)}
 
 
 def check_level(level: object) -> int:
@@ -110,15 +113,6 @@ class Params:
 
 
 PARAMS = tuple(Params(row) for row in LEVELS)
-
-
-def _pad(rel: int, facing: int) -> int:
-    """Mask bits for a direction relative to facing (numpad, 6 = forward)."""
-    h = (rel - 1) % 3 - 1
-    v = (rel - 1) // 3 - 1
-    if facing:
-        h = -h
-    return (RIGHT if h > 0 else LEFT if h < 0 else 0) | (UP if v > 0 else DOWN if v < 0 else 0)
 
 
 class CpuController:
@@ -201,19 +195,27 @@ class CpuController:
 
     def _motion(self, motion: int, button: int, facing: int, rng: Any, p: Params) -> None:
         """Queue a motion special; a fumble drops a step so a normal comes out instead."""
-        dirs = list(MOTION_DIRS[motion])
+        dirs = list(SEQUENCES[motion])
         if rng.random() < p.error:
             del dirs[1]
         per = self._frames(2)
         masks = []
         for d in dirs[:-1]:
-            masks += [_pad(d, facing)] * per
-        masks.append(_pad(dirs[-1], facing) | button)
+            masks += [pad_for(d, facing)] * per
+        masks.append(pad_for(dirs[-1], facing) | button)
         self._push_plan(masks)
-        self._set(_pad(dirs[-1], facing), 4)
+        self._set(pad_for(dirs[-1], facing), 4)
 
-    def _special(self, char: Character, kinds: tuple[int, ...], button_group: str,
-                 strength: int, facing: int, rng: Any, p: Params) -> bool:
+    def _special(
+        self,
+        char: Character,
+        kinds: tuple[int, ...],
+        button_group: str,
+        strength: int,
+        facing: int,
+        rng: Any,
+        p: Params,
+    ) -> bool:
         """Try to queue a special of one of ``kinds``; False if impossible right now."""
         for special in char.specials:
             move = special.moves[strength]
@@ -224,22 +226,22 @@ class CpuController:
                 continue
             button = ((LP, MP, HP) if is_punch else (LK, MK, HK))[strength]
             motion = special.motion
-            if motion in MOTION_DIRS:
+            if motion in SEQUENCES:
                 self._motion(motion, button, facing, rng, p)
                 return True
             if motion == CHARGE_BF and self.back_held >= char.charge:
-                self._push_plan([_pad(6, facing) | button])
+                self._push_plan([pad_for(6, facing) | button])
                 self._set(0, 6)
                 return True
             if motion == CHARGE_DU and self.down_held >= char.charge:
-                self._push_plan([_pad(8, facing), _pad(8, facing) | button])
+                self._push_plan([pad_for(8, facing), pad_for(8, facing) | button])
                 self._set(0, 6)
                 return True
             if motion == SPIN:
                 per = self._frames(1)
-                seq = [_pad(d, facing) for d in (6, 3, 2, 1, 4)]
+                seq = [pad_for(d, facing) for d in (6, 3, 2, 1, 4)]
                 masks = [m for m in seq for _ in range(per)]
-                self._push_plan([*masks, _pad(7, facing) | button])
+                self._push_plan([*masks, pad_for(7, facing) | button])
                 self._set(0, 6)
                 return True
             if motion == TWO_PUNCH:
@@ -248,8 +250,7 @@ class CpuController:
                 return True
         return False
 
-    def _rush(self, char: Character, okit: Kit, dist: int, facing: int, rng: Any,
-              p: Params) -> bool:
+    def _rush(self, char: Character, okit: Kit, dist: int, facing: int, rng: Any, p: Params) -> bool:
         """Close the distance with a travelling special that would arrive, if any."""
         for special in char.specials:
             strength = rng.below(3)
@@ -288,8 +289,8 @@ class CpuController:
         okit = KITS[opp.char]
         dist = abs(opp.x - me.x)
         state = me.state
-        back = _pad(4, facing)
-        guard = _pad(1, facing)
+        back = pad_for(4, facing)
+        guard = pad_for(1, facing)
 
         if state in BUSY:
             if state == BLOCKSTUN:
@@ -308,7 +309,7 @@ class CpuController:
             else:
                 self._set(0, 2)
             return
-        if state not in FREE_STATES:
+        if state not in FREE:
             self._set(0, 4)
             return
         if rng.random() < p.noise:
@@ -316,7 +317,7 @@ class CpuController:
             return
 
         r = rng.random()
-        danger = okit.threat + kit.half    # the opponent's normals reach me from here
+        danger = okit.threat + kit.half  # the opponent's normals reach me from here
         # A jump coming in: anti-air it, or block it standing (jump attacks are high).
         if (opp.y > 0 or opp.state == JUMP) and dist < 140 and opp.state not in BUSY:
             if r < p.antiair and dist < 110:
@@ -333,13 +334,12 @@ class CpuController:
             pd = opp.proj_x - me.x
             if (pd > 0) == (opp.x > me.x) and abs(pd) < 220:
                 apd = abs(pd)
-                if (not me.proj and r < p.zoning * 1.5
-                        and self._special(char, (PROJECTILE,), "p", 1, facing, rng, p)):
+                if not me.proj and r < p.zoning * 1.5 and self._special(char, (PROJECTILE,), "p", 1, facing, rng, p):
                     return
                 r = rng.random()
                 jump = p.punish * 0.4
                 if 40 < apd < 110 and r < jump:
-                    self._press([_pad(9, facing)] * self._frames(5), 10)
+                    self._press([pad_for(9, facing)] * self._frames(5), 10)
                     return
                 if r < jump + p.block:
                     self._set(back if apd < 100 else guard, think)
@@ -348,17 +348,26 @@ class CpuController:
         if opp.state == ATTACK or opp.state == SPECIAL:
             omove = ROSTER[opp.char].by_id.get(opp.move_id)
             if omove is not None and omove.kind != PROJECTILE:
-                if self._versus_attack(omove, opp.sf, dist, kit, okit, char, facing, think,
-                                       rng, p):
+                if self._versus_attack(omove, opp.sf, dist, kit, okit, char, facing, think, rng, p):
                     return
         if opp.state in (KNOCKDOWN, GETUP):
-            self._set(_pad(6, facing) if dist > 70 else guard, think)
+            self._set(pad_for(6, facing) if dist > 70 else guard, think)
             return
         self._neutral(char, kit, okit, me.proj, dist, danger, facing, think, rng, p)
 
-    def _versus_attack(self, omove: Move, osf: int, dist: int, kit: Kit, okit: Kit,
-                       char: Character, facing: int, think: float, rng: Any, p: Params
-                       ) -> bool:
+    def _versus_attack(
+        self,
+        omove: Move,
+        osf: int,
+        dist: int,
+        kit: Kit,
+        okit: Kit,
+        char: Character,
+        facing: int,
+        think: float,
+        rng: Any,
+        p: Params,
+    ) -> bool:
         r = rng.random()
         reach = omove.reach // 16 + kit.half + 8
         if omove.kind in (RUSH, RISING):
@@ -373,7 +382,7 @@ class CpuController:
                 crouch = not right
             else:
                 crouch = True
-            self._set(_pad(1 if crouch else 4, facing), think)
+            self._set(pad_for(1 if crouch else 4, facing), think)
             return True
         remaining = omove.total - osf
         if r < p.punish:
@@ -385,12 +394,23 @@ class CpuController:
                 return True
         return False
 
-    def _neutral(self, char: Character, kit: Kit, okit: Kit, my_proj: int, dist: int,
-                 danger: int, facing: int, think: float, rng: Any, p: Params) -> None:
+    def _neutral(
+        self,
+        char: Character,
+        kit: Kit,
+        okit: Kit,
+        my_proj: int,
+        dist: int,
+        danger: int,
+        facing: int,
+        think: float,
+        rng: Any,
+        p: Params,
+    ) -> None:
         """No threat right now: zone from afar, poke at the edge, stay disciplined inside."""
         r = rng.random()
-        fwd = _pad(6, facing)
-        guard = _pad(1, facing)
+        fwd = pad_for(6, facing)
+        guard = pad_for(1, facing)
         if dist > danger + 40:
             if not my_proj and r < p.zoning * 1.5:
                 if self._special(char, (PROJECTILE,), "p", rng.below(3), facing, rng, p):
@@ -404,7 +424,7 @@ class CpuController:
             if r < p.approach:
                 self._set(fwd, think)
             elif r < p.approach + p.jump_in and dist < 200:
-                self._press([_pad(9, facing)] * self._frames(5), 8)
+                self._press([pad_for(9, facing)] * self._frames(5), 8)
             else:
                 self._set(guard, think)
             return
@@ -424,7 +444,7 @@ class CpuController:
                         self._press([mask], 12)
                         return
             if r < p.attack * 0.5 + p.jump_in:
-                self._press([_pad(9, facing)] * self._frames(5), 8)
+                self._press([pad_for(9, facing)] * self._frames(5), 8)
             elif r < p.attack * 0.5 + p.jump_in + p.approach * 0.3:
                 self._set(fwd, think / 2)
             else:
@@ -441,8 +461,7 @@ class CpuController:
                 return
         r = rng.random()
         if r < p.attack:
-            options = [(startup, mask) for startup, reach_px, mask in kit.punishers
-                       if dist <= reach_px + okit.half]
+            options = [(startup, mask) for startup, reach_px, mask in kit.punishers if dist <= reach_px + okit.half]
             if options:
                 # Fastest first: up close speed beats damage.
                 options.sort()
@@ -452,12 +471,11 @@ class CpuController:
         if r < p.attack + p.block:
             self._set(guard, think)
         else:
-            self._set(_pad(4, facing), think)
+            self._set(pad_for(4, facing), think)
 
     def _random_action(self, rng: Any, facing: int, think: float) -> None:
         """A pointless action (low levels do many): random direction, maybe a button."""
-        direction = (0, _pad(4, facing), _pad(6, facing), DOWN, _pad(7, facing), UP)
+        direction = (0, pad_for(4, facing), pad_for(6, facing), DOWN, pad_for(7, facing), UP)
         buttons = (0, LP, MP, HP, LK, MK, HK)
-        self._push_plan([direction[rng.below(len(direction))] |
-                         buttons[rng.below(len(buttons))]])
+        self._push_plan([direction[rng.below(len(direction))] | buttons[rng.below(len(buttons))]])
         self._set(0, think)

@@ -29,23 +29,52 @@ from .frame_data import (
 from .motion import HISTORY, IS_BACK, IS_DOWN, SEQUENCES, WINDOWS, has_sequence, has_spin
 
 # Fighter states, as stored at RAM B+0x03.
-(IDLE, WALK_FWD, WALK_BACK, CROUCH, JUMP, ATTACK, SPECIAL, BLOCK_STAND, BLOCK_CROUCH,
- HITSTUN, BLOCKSTUN, KNOCKDOWN, GETUP, THROWN, KO, VICTORY) = range(16)
+(
+    IDLE,
+    WALK_FWD,
+    WALK_BACK,
+    CROUCH,
+    JUMP,
+    ATTACK,
+    SPECIAL,
+    BLOCK_STAND,
+    BLOCK_CROUCH,
+    HITSTUN,
+    BLOCKSTUN,
+    KNOCKDOWN,
+    GETUP,
+    THROWN,
+    KO,
+    VICTORY,
+) = range(16)
 STATE_NAMES = (
-    "idle", "walk_forward", "walk_back", "crouch", "jump", "attack", "special",
-    "block_stand", "block_crouch", "hitstun", "blockstun", "knockdown", "getup",
-    "thrown", "ko", "victory",
+    "idle",
+    "walk_forward",
+    "walk_back",
+    "crouch",
+    "jump",
+    "attack",
+    "special",
+    "block_stand",
+    "block_crouch",
+    "hitstun",
+    "blockstun",
+    "knockdown",
+    "getup",
+    "thrown",
+    "ko",
+    "victory",
 )
 
 HEALTH = 176
-PREJUMP = 4           # frames on the ground before a jump leaves it
-LANDING = 3           # frames of landing lag after a jump
+PREJUMP = 4  # frames on the ground before a jump leaves it
+LANDING = 3  # frames of landing lag after a jump
 KNOCKDOWN_FRAMES = 40  # frames lying down once on the ground
-GETUP_FRAMES = 24     # invulnerable get-up
-THROWN_FRAMES = 30    # frames held in a throw before falling
-CHARGE_KEEP = 10      # frames a finished charge survives after letting go
-PUSH_STEP = 3 * SUB   # pushback slides at most this far per frame
-AIR_TUCK = 12 * SUB   # airborne hurtboxes start this far above the feet
+GETUP_FRAMES = 24  # invulnerable get-up
+THROWN_FRAMES = 30  # frames held in a throw before falling
+CHARGE_KEEP = 10  # frames a finished charge survives after letting go
+PUSH_STEP = 3 * SUB  # pushback slides at most this far per frame
+AIR_TUCK = 12 * SUB  # airborne hurtboxes start this far above the feet
 
 # States from which a fighter may start an action, and those it can block from.
 FREE = frozenset((IDLE, WALK_FWD, WALK_BACK, CROUCH, BLOCK_STAND, BLOCK_CROUCH))
@@ -245,8 +274,7 @@ class Fighter:
             self.landing = 0
             self.air_attack = 0
             sign = -1 if self.facing else 1
-            self.vx = (0 if rel == 8 else
-                       sign * self.char.jump_vx if rel == 9 else -sign * self.char.jump_vx)
+            self.vx = 0 if rel == 8 else sign * self.char.jump_vx if rel == 9 else -sign * self.char.jump_vx
         elif rel <= 3:
             self.crouch = 1
             if rel == 1 and (opp.state == ATTACK or opp.state == SPECIAL or opp.proj):
@@ -376,8 +404,7 @@ class Fighter:
             elif motion == CHARGE_DU:
                 ok = self.dk > 0 and rel >= 7
             elif motion == QCF or motion == QCB or motion == DP:
-                ok = has_sequence(self.hist_d, self.hist_t, self.facing, SEQUENCES[motion],
-                                  now, WINDOWS[motion])
+                ok = has_sequence(self.hist_d, self.hist_t, self.facing, SEQUENCES[motion], now, WINDOWS[motion])
             elif motion == SPIN:
                 ok = has_spin(self.hist_d, self.hist_t, self.facing, now)
             elif motion == TWO_PUNCH:

@@ -39,9 +39,16 @@ STAND, CROUCH, AIR = 0, 1, 2
 NORMAL_NAMES = ("lp", "mp", "hp", "lk", "mk", "hk")
 THROW_ID = 19
 SPECIAL_IDS = {
-    "hadouken": 20, "shoryuken": 21, "tatsumaki": 22, "sonic_boom": 23,
-    "flash_kick": 24, "kikoken": 25, "spinning_bird_kick": 26,
-    "spinning_piledriver": 27, "double_lariat": 28, "psycho_crusher": 29,
+    "hadouken": 20,
+    "shoryuken": 21,
+    "tatsumaki": 22,
+    "sonic_boom": 23,
+    "flash_kick": 24,
+    "kikoken": 25,
+    "spinning_bird_kick": 26,
+    "spinning_piledriver": 27,
+    "double_lariat": 28,
+    "psycho_crusher": 29,
     "scissor_kick": 30,
 }
 MAX_MOVE_ID = 30
@@ -89,12 +96,31 @@ class Move:
         "y_path",
     )
 
-    def __init__(self, move_id: int, strength: int, name: str, kind: int, startup: int,
-                 active: int, recovery: int, damage: int, reach: int, lo: int, hi: int,
-                 level: int, hitstun: int, blockstun: int, push: int = 8,
-                 knockdown: bool = False, cancel: bool = False, chip: int = 0,
-                 speed: float = 0, invuln: int = 0, rise: int = 0,
-                 proj_invuln: bool = False) -> None:
+    def __init__(
+        self,
+        move_id: int,
+        strength: int,
+        name: str,
+        kind: int,
+        startup: int,
+        active: int,
+        recovery: int,
+        damage: int,
+        reach: int,
+        lo: int,
+        hi: int,
+        level: int,
+        hitstun: int,
+        blockstun: int,
+        push: int = 8,
+        knockdown: bool = False,
+        cancel: bool = False,
+        chip: int = 0,
+        speed: float = 0,
+        invuln: int = 0,
+        rise: int = 0,
+        proj_invuln: bool = False,
+    ) -> None:
         self.move_id = move_id
         self.strength = strength
         self.key = move_id * 4 + strength
@@ -142,29 +168,55 @@ def _arc(startup: int, active: int, recovery: int, rise: int) -> tuple[int, ...]
     return tuple(path)
 
 
-NORMAL_COLUMNS = ("startup", "active", "recovery", "damage", "reach", "lo", "hi",
-                  "level", "hitstun", "blockstun", "push", "knockdown", "cancel")
+NORMAL_COLUMNS = (
+    "startup",
+    "active",
+    "recovery",
+    "damage",
+    "reach",
+    "lo",
+    "hi",
+    "level",
+    "hitstun",
+    "blockstun",
+    "push",
+    "knockdown",
+    "cancel",
+)
 
 
-def build_normals(rows: Sequence[tuple], names: Sequence[str] = NORMAL_NAMES
-                  ) -> dict[int, Move]:
+def build_normals(rows: Sequence[tuple], names: Sequence[str] = NORMAL_NAMES) -> dict[int, Move]:
     """Build the 18 normals from 18 rows of NORMAL_COLUMNS (stand, crouch, jump)."""
     if len(rows) != 18:
         raise ValueError("a normals table has 18 rows")
     moves = {}
     for i, row in enumerate(rows):
         posture, button = divmod(i, 6)
-        (startup, active, recovery, damage, reach, lo, hi, level, hitstun, blockstun,
-         push, knockdown, cancel) = row
+        (startup, active, recovery, damage, reach, lo, hi, level, hitstun, blockstun, push, knockdown, cancel) = row
         move_id = normal_id(posture, button)
-        moves[move_id] = Move(move_id, button % 3, MOVE_NAMES[move_id], NORMAL, startup,
-                              active, recovery, damage, reach, lo, hi, level, hitstun,
-                              blockstun, push, knockdown, cancel)
+        moves[move_id] = Move(
+            move_id,
+            button % 3,
+            MOVE_NAMES[move_id],
+            NORMAL,
+            startup,
+            active,
+            recovery,
+            damage,
+            reach,
+            lo,
+            hi,
+            level,
+            hitstun,
+            blockstun,
+            push,
+            knockdown,
+            cancel,
+        )
     return moves
 
 
-def build_special(name: str, kind: int, strengths: Sequence[dict], **common: object
-                  ) -> tuple[Move, Move, Move]:
+def build_special(name: str, kind: int, strengths: Sequence[dict], **common: object) -> tuple[Move, Move, Move]:
     """Build the light/medium/heavy versions of a special from shared and per-strength fields."""
     if len(strengths) != 3:
         raise ValueError(f"{name}: a special has exactly 3 strengths")
@@ -179,6 +231,21 @@ def build_special(name: str, kind: int, strengths: Sequence[dict], **common: obj
 
 def throw_move(damage: int, reach: int) -> Move:
     """The close-range throw (forward or back + medium/heavy punch)."""
-    return Move(THROW_ID, 2, "throw", THROW, startup=1, active=1, recovery=28,
-                damage=damage, reach=reach, lo=0, hi=80, level=MID, hitstun=0,
-                blockstun=0, push=24, knockdown=True)
+    return Move(
+        THROW_ID,
+        2,
+        "throw",
+        THROW,
+        startup=1,
+        active=1,
+        recovery=28,
+        damage=damage,
+        reach=reach,
+        lo=0,
+        hi=80,
+        level=MID,
+        hitstun=0,
+        blockstun=0,
+        push=24,
+        knockdown=True,
+    )

@@ -14,46 +14,43 @@ from .cpu import CpuController, check_level
 from .fighter import FREE, JUMP, KO, VICTORY, Fighter
 from .frame_data import SUB
 from .rng import Rng
+from .state import dump, load
 
 # Match phases, as stored at RAM 0x0018.
 INTRO, FIGHT, OUTRO, OVER = range(4)
 PHASE_NAMES = ("intro", "fighting", "round_over", "match_over")
 
-INTRO_FRAMES = 60     # inputs are ignored while the round is announced
-OUTRO_FRAMES = 120    # after a KO or time over, before the next round
-VICTORY_AT = 45       # outro frame at which the winner strikes a pose
+INTRO_FRAMES = 60  # inputs are ignored while the round is announced
+OUTRO_FRAMES = 120  # after a KO or time over, before the next round
+VICTORY_AT = 45  # outro frame at which the winner strikes a pose
 ROUND_SECONDS = 99
 FRAMES_PER_SECOND = 60
 WINS_NEEDED = 2
-MAX_ROUNDS = 4        # round 4 is the final round when draws left nobody on 2 wins
+MAX_ROUNDS = 4  # round 4 is the final round when draws left nobody on 2 wins
 
 STAGE_WIDTH = 512 * SUB
 SCREEN_WIDTH = 256 * SUB
-EDGE = 24 * SUB       # closest a fighter's centre gets to a screen edge
+EDGE = 24 * SUB  # closest a fighter's centre gets to a screen edge
 PUSHBOX_HEIGHT = 40 * SUB  # fighters further apart vertically pass over each other
 START_CAMERA = 128 * SUB
-
-
-class SimStateError(ValueError):
-    """Save-state bytes that are corrupt, truncated or from an incompatible version."""
 
 
 class SF2Sim:
     """The built-in, ROM-free Street-Fighter-II-like game (one match at a time)."""
 
     fighters: tuple[Fighter, Fighter]
-    frame_count: int      # frames since reset, all phases
-    phase: int            # INTRO, FIGHT, OUTRO or OVER
-    phase_frames: int     # frames spent in the current phase
-    round: int            # 1-based
-    last_winner: int      # 0 none, 1 P1, 2 P2, 3 draw
+    frame_count: int  # frames since reset, all phases
+    phase: int  # INTRO, FIGHT, OUTRO or OVER
+    phase_frames: int  # frames spent in the current phase
+    round: int  # 1-based
+    last_winner: int  # 0 none, 1 P1, 2 P2, 3 draw
     match_winner: int
-    difficulty: int       # CPU level 1..8
+    difficulty: int  # CPU level 1..8
     two_player: bool
     round_over: int
-    timer: int            # seconds left, 99..0
-    timer_frames: int     # frames into the current second
-    cam: int              # stage x of the screen's left edge, sub-pixels
+    timer: int  # seconds left, 99..0
+    timer_frames: int  # frames into the current second
+    cam: int  # stage x of the screen's left edge, sub-pixels
     cpu: CpuController
 
     def __init__(self, seed: int = 0) -> None:
@@ -62,8 +59,14 @@ class SF2Sim:
         self.reset(seed=seed)
 
     # ----------------------------------------------------------------- public API
-    def reset(self, *, seed: int | None = None, characters: tuple[int, int] = (0, 1),
-              difficulty: int = 3, two_player: bool = False) -> None:
+    def reset(
+        self,
+        *,
+        seed: int | None = None,
+        characters: tuple[int, int] = (0, 1),
+        difficulty: int = 3,
+        two_player: bool = False,
+    ) -> None:
         """Start a new best-of-3 match. ``seed=None`` keeps the RNG running on."""
         level = check_level(difficulty)
         chars = _check_characters(characters)
@@ -105,16 +108,15 @@ class SF2Sim:
     def frame(self) -> np.ndarray:
         """The current screen as a (224, 256, 3) uint8 RGB array."""
         from .render import render
+
         return render(self)
 
     def save_state(self) -> bytes:
         """The whole game state (including the RNG and the CPU) as versioned bytes."""
-        from .state import dump
         return dump(self)
 
     def load_state(self, data: bytes) -> None:
         """Restore a ``save_state`` snapshot; SimStateError (instance unchanged) if bad."""
-        from .state import load
         load(self, data)
 
     @property
@@ -212,8 +214,7 @@ class SF2Sim:
                     left.x = right.x - min_sep
         mid = (f1.x + f2.x) >> 1
         cam = mid - (SCREEN_WIDTH >> 1)
-        self.cam = 0 if cam < 0 else (STAGE_WIDTH - SCREEN_WIDTH if
-                                      cam > STAGE_WIDTH - SCREEN_WIDTH else cam)
+        self.cam = 0 if cam < 0 else (STAGE_WIDTH - SCREEN_WIDTH if cam > STAGE_WIDTH - SCREEN_WIDTH else cam)
         for f, o in ((f1, f2), (f2, f1)):
             if f.state in FREE or (f.state == JUMP and not f.air):
                 if o.x > f.x:
@@ -250,12 +251,10 @@ class SF2Sim:
 
     def _next_round(self) -> None:
         f1, f2 = self.fighters
-        if (f1.rounds >= WINS_NEEDED or f2.rounds >= WINS_NEEDED
-                or self.round >= MAX_ROUNDS):
+        if f1.rounds >= WINS_NEEDED or f2.rounds >= WINS_NEEDED or self.round >= MAX_ROUNDS:
             self.phase = OVER
             self.phase_frames = 0
-            self.match_winner = (1 if f1.rounds > f2.rounds else
-                                 2 if f2.rounds > f1.rounds else 3)
+            self.match_winner = 1 if f1.rounds > f2.rounds else 2 if f2.rounds > f1.rounds else 3
             return
         self.round += 1
         self._start_round()

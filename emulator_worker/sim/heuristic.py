@@ -12,20 +12,14 @@ from typing import Any
 from .buttons import DOWN, HK, HP, MK, pad_for
 from .characters import ROSTER
 from .fighter import (
-    BLOCK_CROUCH,
-    BLOCK_STAND,
-    CROUCH,
-    IDLE,
+    FREE,
     KNOCKDOWN,
-    WALK_BACK,
-    WALK_FWD,
 )
 from .frame_data import CHARGE_BF, CHARGE_DU, DP, QCF, RISING
 from .observation import observe
 
 ZONE = 105  # throw fireballs from further than this (pixels between centres)
-POKE = 96   # low forward kick from closer than this
-_FREE = (IDLE, WALK_FWD, WALK_BACK, CROUCH, BLOCK_STAND, BLOCK_CROUCH)
+POKE = 96  # low forward kick from closer than this
 
 
 class HeuristicAgent:
@@ -59,7 +53,7 @@ class HeuristicAgent:
 
     def _decide(self, obs: Any) -> int:
         me, opp = obs.me, obs.opp
-        if me.state not in _FREE:
+        if me.state not in FREE:
             return 0
         f = me.facing
         char = ROSTER[me.char]

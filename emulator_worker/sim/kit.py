@@ -24,10 +24,10 @@ class Kit:
             entries.append((move.startup, move.reach // 16, move.damage, mask))
         self.threat = max(e[1] for e in entries)
         # Longest reach first for pokes, most damage first for punishes.
-        self.pokes = tuple((reach, mask) for _, reach, _, mask in
-                           sorted(entries, key=lambda e: -e[1])[:3])
-        self.punishers = tuple((startup, reach, mask) for startup, reach, _, mask in
-                               sorted(entries, key=lambda e: -e[2]))
+        self.pokes = tuple((reach, mask) for _, reach, _, mask in sorted(entries, key=lambda e: -e[1])[:3])
+        self.punishers = tuple(
+            (startup, reach, mask) for startup, reach, _, mask in sorted(entries, key=lambda e: -e[2])
+        )
 
 
 KITS = tuple(Kit(c) for c in ROSTER)

@@ -30,8 +30,7 @@ IS_UP = (False, False, False, False, False, False, False, True, True, True)
 IS_FORWARD = (False, False, False, True, False, False, True, False, False, True)
 
 
-def has_sequence(dirs: list[int], times: list[int], facing: int, seq: tuple[int, ...],
-                 now: int, window: int) -> bool:
+def has_sequence(dirs: list[int], times: list[int], facing: int, seq: tuple[int, ...], now: int, window: int) -> bool:
     """Whether ``seq`` was entered in order (other directions may come between).
 
     Each direction of ``seq`` must have been held at some frame >= now - window,

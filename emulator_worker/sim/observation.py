@@ -30,8 +30,20 @@ class Side:
         "y",
     )
 
-    def __init__(self, x: int, y: int, state: int, move_id: int, sf: int, facing: int,
-                 stun: int, proj: int, proj_x: int, health: int, char: int) -> None:
+    def __init__(
+        self,
+        x: int,
+        y: int,
+        state: int,
+        move_id: int,
+        sf: int,
+        facing: int,
+        stun: int,
+        proj: int,
+        proj_x: int,
+        health: int,
+        char: int,
+    ) -> None:
         self.x = x
         self.y = y
         self.state = state
@@ -60,21 +72,35 @@ class Observation:
 def _side_from_fighter(f: Fighter) -> Side:
     move = f.move
     return Side(
-        f.x >> 4, min(255, max(0, f.y >> 4)), f.state, move.move_id if move else 0,
-        min(255, f.sf), f.facing, min(255, f.stun), f.proj, f.px >> 4 if f.proj else 0,
-        max(0, f.health), f.char.cid)
+        f.x >> 4,
+        min(255, max(0, f.y >> 4)),
+        f.state,
+        move.move_id if move else 0,
+        min(255, f.sf),
+        f.facing,
+        min(255, f.stun),
+        f.proj,
+        f.px >> 4 if f.proj else 0,
+        max(0, f.health),
+        f.char.cid,
+    )
 
 
 def _side_from_ram(ram: Any, base: int) -> Side:
     health = int(ram[base + ram_map.P_HEALTH])
     return Side(
         int(ram[base + ram_map.P_X]) | int(ram[base + ram_map.P_X + 1]) << 8,
-        int(ram[base + ram_map.P_Y]), int(ram[base + ram_map.P_STATE]),
-        int(ram[base + ram_map.P_MOVE]), int(ram[base + ram_map.P_STATE_FRAMES]),
-        int(ram[base + ram_map.P_FACING]), int(ram[base + ram_map.P_STUN]),
+        int(ram[base + ram_map.P_Y]),
+        int(ram[base + ram_map.P_STATE]),
+        int(ram[base + ram_map.P_MOVE]),
+        int(ram[base + ram_map.P_STATE_FRAMES]),
+        int(ram[base + ram_map.P_FACING]),
+        int(ram[base + ram_map.P_STUN]),
         int(ram[base + ram_map.P_PROJ]),
         int(ram[base + ram_map.P_PROJ_X]) | int(ram[base + ram_map.P_PROJ_X + 1]) << 8,
-        0 if health == 0xFF else health, int(ram[base + ram_map.P_CHAR]))
+        0 if health == 0xFF else health,
+        int(ram[base + ram_map.P_CHAR]),
+    )
 
 
 def observe(source: Any, player: int) -> Observation:
@@ -83,17 +109,22 @@ def observe(source: Any, player: int) -> Observation:
         raise ValueError(f"player must be 0 or 1, got {player!r}")
     fighters = getattr(source, "fighters", None)
     if fighters is not None:
-        return Observation(source.frame_count, source.phase,
-                           _side_from_fighter(fighters[player]),
-                           _side_from_fighter(fighters[1 - player]))
+        return Observation(
+            source.frame_count,
+            source.phase,
+            _side_from_fighter(fighters[player]),
+            _side_from_fighter(fighters[1 - player]),
+        )
     ram = source
     if len(ram) < ram_map.RAM_SIZE:
         raise ValueError(f"RAM view has {len(ram)} bytes, expected {ram_map.RAM_SIZE}")
-    frame = int.from_bytes(bytes(ram[ram_map.FRAME_COUNTER:ram_map.FRAME_COUNTER + 4]),
-                           "little")
-    return Observation(frame, int(ram[ram_map.PHASE]),
-                       _side_from_ram(ram, ram_map.player_base(player)),
-                       _side_from_ram(ram, ram_map.player_base(1 - player)))
+    frame = int.from_bytes(bytes(ram[ram_map.FRAME_COUNTER : ram_map.FRAME_COUNTER + 4]), "little")
+    return Observation(
+        frame,
+        int(ram[ram_map.PHASE]),
+        _side_from_ram(ram, ram_map.player_base(player)),
+        _side_from_ram(ram, ram_map.player_base(1 - player)),
+    )
 
 
 _THREAT_STATES = (4, 5, 6)  # jump, attack, special
@@ -111,5 +142,6 @@ def threats(source: Any, player: int) -> int:
         f = fighters[player]
         return threat_bits(f.state, f.proj, f.y >> 4)
     base = ram_map.player_base(player)
-    return threat_bits(int(source[base + ram_map.P_STATE]), int(source[base + ram_map.P_PROJ]),
-                       int(source[base + ram_map.P_Y]))
+    return threat_bits(
+        int(source[base + ram_map.P_STATE]), int(source[base + ram_map.P_PROJ]), int(source[base + ram_map.P_Y])
+    )

@@ -2,7 +2,7 @@
 
 The layout mimics Super Street Fighter II Turbo's SNES WRAM where the real
 addresses are known (players 0x200 apart from 0x0500, health at +0x30, timer
-at 0x18F3 in BCD), so that ``sf2rl/game/`` decodes the sim like a real ROM.
+at 0x18F3 in BCD), so that ``sf2rl/core/game/`` decodes the sim like a real ROM.
 """
 
 from __future__ import annotations
@@ -149,4 +149,4 @@ def write(sim: SF2Sim, buf: bytearray) -> None:
 def read_field(ram: bytes | bytearray, address: int, kind: str) -> int:
     """Decode one field of ``kind`` (u8, u16le, u32le) at ``address``."""
     size = {"u8": 1, "u16le": 2, "u32le": 4}[kind]
-    return int.from_bytes(bytes(ram[address:address + size]), "little")
+    return int.from_bytes(bytes(ram[address : address + size]), "little")

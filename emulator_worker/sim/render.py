@@ -36,9 +36,16 @@ GROUND = 200  # screen row of the floor line
 
 # 3x5 digit glyphs, one string of 15 bits (rows top to bottom) per digit.
 _DIGITS = (
-    "111101101101111", "010110010010111", "111001111100111", "111001111001111",
-    "101101111001001", "111100111001111", "111100111101111", "111001001001001",
-    "111101111101111", "111101111001111",
+    "111101101101111",
+    "010110010010111",
+    "111001111100111",
+    "111001111001111",
+    "101101111001001",
+    "111100111001111",
+    "111100111101111",
+    "111001001001001",
+    "111101111101111",
+    "111101111001111",
 )
 _GLYPHS = [np.array([c == "1" for c in g], dtype=bool).reshape(5, 3) for g in _DIGITS]
 
@@ -58,8 +65,7 @@ def _background() -> np.ndarray:
 _BACKGROUND = _background()
 
 
-def _rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, color: tuple[int, int, int]
-          ) -> None:
+def _rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, color: tuple[int, int, int]) -> None:
     """Fill screen rows y0..y1-1, columns x0..x1-1 (clipped)."""
     x0 = max(0, x0)
     y0 = max(0, y0)
@@ -69,13 +75,12 @@ def _rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, color: tuple[int,
         img[y0:y1, x0:x1] = color
 
 
-def _number(img: np.ndarray, value: int, x: int, y: int, scale: int,
-            color: tuple[int, int, int]) -> None:
+def _number(img: np.ndarray, value: int, x: int, y: int, scale: int, color: tuple[int, int, int]) -> None:
     for i, ch in enumerate(f"{value:02d}"):
         glyph = np.kron(_GLYPHS[int(ch)], np.ones((scale, scale), dtype=bool))
         gx = x + i * 4 * scale
-        region = img[y:y + glyph.shape[0], gx:gx + glyph.shape[1]]
-        region[glyph[:region.shape[0], :region.shape[1]]] = color
+        region = img[y : y + glyph.shape[0], gx : gx + glyph.shape[1]]
+        region[glyph[: region.shape[0], : region.shape[1]]] = color
 
 
 def _fighter(img: np.ndarray, f: Fighter, cam: int) -> None:
@@ -199,4 +204,3 @@ def render(sim: SF2Sim) -> np.ndarray:
             _rect(img, px - 5, py0 + 6, px + 5, py1 - 6, (230, 245, 255))
     _hud(img, sim)
     return img
-

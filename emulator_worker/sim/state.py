@@ -24,6 +24,11 @@ from .motion import HISTORY
 if TYPE_CHECKING:  # pragma: no cover
     from .game import SF2Sim
 
+
+class SimStateError(ValueError):
+    """Save-state bytes that are corrupt, truncated or from an incompatible version."""
+
+
 MAGIC = b"SF2RLSIM"
 VERSION = 1
 _HEADER = struct.Struct("<8sHI")
@@ -34,24 +39,60 @@ _COORD = (-64 * 1024 * SUB, 64 * 1024 * SUB)
 
 # (attribute, lowest, highest) for the plain int fields, in file order.
 SIM_FIELDS: tuple[tuple[str, int, int], ...] = (
-    ("frame_count", 0, _BIG), ("phase", 0, 3), ("phase_frames", 0, 1 << 20),
-    ("round", 1, 4), ("last_winner", 0, 3), ("match_winner", 0, 3),
-    ("difficulty", 1, len(LEVELS)), ("two_player", 0, 1), ("round_over", 0, 1),
-    ("timer", 0, 99), ("timer_frames", 0, 59), ("cam", 0, 256 * SUB),
+    ("frame_count", 0, _BIG),
+    ("phase", 0, 3),
+    ("phase_frames", 0, 1 << 20),
+    ("round", 1, 4),
+    ("last_winner", 0, 3),
+    ("match_winner", 0, 3),
+    ("difficulty", 1, len(LEVELS)),
+    ("two_player", 0, 1),
+    ("round_over", 0, 1),
+    ("timer", 0, 99),
+    ("timer_frames", 0, 59),
+    ("cam", 0, 256 * SUB),
 )
 FIGHTER_FIELDS: tuple[tuple[str, int, int], ...] = (
-    ("x", *_COORD), ("y", *_COORD), ("vx", *_COORD), ("vy", *_COORD), ("air", 0, 1),
-    ("facing", 0, 1), ("state", 0, 15), ("sf", 0, _BIG), ("mf", 0, 1 << 20),
-    ("mhit", 0, 1), ("stun", 0, 1 << 20), ("inv", 0, 1 << 20), ("health", -_BIG, HEALTH),
-    ("rounds", 0, 4), ("air_attack", 0, 1), ("landing", 0, 1 << 10), ("push", *_COORD),
-    ("crouch", 0, 1), ("prev", 0, MASK_LIMIT - 1), ("cur_dir", 1, 9), ("rel", 1, 9),
-    ("bc", 0, _BIG), ("bk", 0, 1 << 10), ("dc", 0, _BIG), ("dk", 0, 1 << 10),
-    ("proj", 0, 1), ("px", *_COORD), ("pvx", *_COORD), ("throw_req", 0, 2),
+    ("x", *_COORD),
+    ("y", *_COORD),
+    ("vx", *_COORD),
+    ("vy", *_COORD),
+    ("air", 0, 1),
+    ("facing", 0, 1),
+    ("state", 0, 15),
+    ("sf", 0, _BIG),
+    ("mf", 0, 1 << 20),
+    ("mhit", 0, 1),
+    ("stun", 0, 1 << 20),
+    ("inv", 0, 1 << 20),
+    ("health", -_BIG, HEALTH),
+    ("rounds", 0, 4),
+    ("air_attack", 0, 1),
+    ("landing", 0, 1 << 10),
+    ("push", *_COORD),
+    ("crouch", 0, 1),
+    ("prev", 0, MASK_LIMIT - 1),
+    ("cur_dir", 1, 9),
+    ("rel", 1, 9),
+    ("bc", 0, _BIG),
+    ("bk", 0, 1 << 10),
+    ("dc", 0, _BIG),
+    ("dk", 0, 1 << 10),
+    ("proj", 0, 1),
+    ("px", *_COORD),
+    ("pvx", *_COORD),
+    ("throw_req", 0, 2),
 )
 CPU_FIELDS: tuple[tuple[str, int, int], ...] = (
-    ("level", 1, len(LEVELS)), ("fpc", 1, 64), ("hold", 0, MASK_LIMIT - 1),
-    ("wait", 0, 1 << 20), ("back_held", 0, _BIG), ("down_held", 0, _BIG),
-    ("back_bit", 0, MASK_LIMIT - 1), ("seen", 0, 7), ("keep", 0, MASK_LIMIT - 1),
+    ("level", 1, len(LEVELS)),
+    ("fpc", 1, 64),
+    ("hold", 0, MASK_LIMIT - 1),
+    ("wait", 0, 1 << 20),
+    ("back_held", 0, _BIG),
+    ("down_held", 0, _BIG),
+    ("back_bit", 0, MASK_LIMIT - 1),
+    ("seen", 0, 7),
+    ("keep", 0, MASK_LIMIT - 1),
 )
 
 
@@ -82,7 +123,6 @@ class _Reader:
         self.pos = 0
 
     def take(self, name: str, lo: int, hi: int) -> int:
-        from .game import SimStateError
         if self.pos >= len(self.values):
             raise SimStateError(f"save state ends before field {name!r}")
         value = self.values[self.pos]
@@ -94,7 +134,6 @@ class _Reader:
 
 def load(sim: SF2Sim, data: bytes) -> None:
     """Restore ``sim`` from ``dump`` bytes, or raise SimStateError leaving it unchanged."""
-    from .game import SimStateError
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SimStateError(f"save state must be bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -108,7 +147,7 @@ def load(sim: SF2Sim, data: bytes) -> None:
     if size % 8 or len(data) != _HEADER.size + size + _CRC.size:
         raise SimStateError(f"save state truncated or padded ({len(data)} bytes)")
     (crc,) = _CRC.unpack_from(data, _HEADER.size + size)
-    if zlib.crc32(data[:_HEADER.size + size]) != crc:
+    if zlib.crc32(data[: _HEADER.size + size]) != crc:
         raise SimStateError("save state checksum mismatch (corrupt bytes)")
     r = _Reader(struct.unpack_from(f"<{size // 8}q", data, _HEADER.size))
 
@@ -117,8 +156,7 @@ def load(sim: SF2Sim, data: bytes) -> None:
     if rng_state == 0:
         raise SimStateError("save state has a zero RNG state")
     cpu_values = {name: r.take(name, lo, hi) for name, lo, hi in CPU_FIELDS}
-    plan = [r.take("cpu plan mask", 0, MASK_LIMIT - 1)
-            for _ in range(r.take("cpu plan length", 0, _MAX_PLAN))]
+    plan = [r.take("cpu plan mask", 0, MASK_LIMIT - 1) for _ in range(r.take("cpu plan length", 0, _MAX_PLAN))]
     fighters = []
     for side in (0, 1):
         cid = r.take("character", 0, len(ROSTER) - 1)
@@ -154,7 +192,6 @@ def load(sim: SF2Sim, data: bytes) -> None:
 
 
 def _move(char: Character, key: int, what: str) -> Move | None:
-    from .game import SimStateError
     if key == -1:
         return None
     move = char.moves.get(key)

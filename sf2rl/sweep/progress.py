@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from sf2rl.tracking import trial_params
+from sf2rl.sweep.tracking import trial_params
 
 
 def _fmt(value: Any) -> str:

@@ -159,7 +159,13 @@ class NStepFolder:
         self._out: list[tuple[np.ndarray, int, float, np.ndarray, float]] = []
 
     def add(
-        self, env: int, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
+        self,
+        env: int,
+        obs: np.ndarray,
+        action: int,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
         truncated: bool,
     ) -> None:
         """Record one step of env ``env``; an episode's end flushes all of its pending steps."""  # fmt: skip

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sf2rl.env import SF2Env
-from sf2rl.errors import WorkerError
+from sf2rl.core.errors import WorkerError
+from sf2rl.env.environment import SF2Env
 from sf2rl.sweep.replay_buffer import NStepFolder
 
 log = logging.getLogger(__name__)

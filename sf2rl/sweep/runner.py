@@ -15,13 +15,14 @@ import ray
 from ray import tune
 from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
 
-from sf2rl.errors import ConfigError
+from sf2rl.core.defaults import OVERRIDES_KEY
+from sf2rl.core.errors import ConfigError
 from sf2rl.sweep.progress import ProgressTable
 from sf2rl.sweep.report import parallel_coordinates, reward_curves
 from sf2rl.sweep.schema import SweepConfig, apply_overrides
 from sf2rl.sweep.space import scheduler, search_algorithm, tune_space
-from sf2rl.sweep.trainable import OVERRIDES_KEY, PooledDQN, base_config
-from sf2rl.tracking import MLflowTracker, Tracker, file_hash, git_commit, trial_params
+from sf2rl.sweep.tracking import MLflowTracker, Tracker, file_hash, git_commit, trial_params
+from sf2rl.sweep.trainable import PooledDQN, base_config
 
 
 @dataclass(frozen=True)

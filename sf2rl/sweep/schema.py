@@ -11,10 +11,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from emulator_worker.backends import multi_game
+from emulator_worker.backends import BACKENDS, check_options, multi_game
 from emulator_worker.instances import SPIN_US
-from sf2rl.config import EnvConfig
-from sf2rl.errors import ConfigError
+from sf2rl.core.config import EnvConfig
+from sf2rl.core.defaults import tracking_uri
+from sf2rl.core.errors import ConfigError
 
 Strict = ConfigDict(extra="forbid")
 
@@ -32,7 +33,7 @@ class PoolConfig(BaseModel):
         "trials on two cores then sample about 1.9x one trial's env steps/s, against 1.3x spawned "
         "(docs/training-speed.md); spawn otherwise (retro, bizhawk)",
     )
-    backend: Literal["sim", "retro", "bizhawk"] = Field("sim", description="emulator backend (inline or spawned)")
+    backend: str = Field("sim", description=f"emulator backend, inline or spawned: one of {sorted(BACKENDS)}")
     backend_options: dict[str, Any] = Field(default_factory=dict, description="options of that backend")
     slots: int | None = Field(None, ge=1, le=64, description="emulator slots per trial; default one per env")
     spin_us: int = Field(
@@ -51,8 +52,16 @@ class PoolConfig(BaseModel):
     server_key: str | None = Field(None, description="worker hosts' CurveZMQ public key file (connect mode)")
     client_key: str | None = Field(None, description="this cluster's CurveZMQ key pair file (connect mode)")
 
+    @field_validator("backend")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in BACKENDS:
+            raise ValueError(f"unknown backend {name!r}; valid: {sorted(BACKENDS)}")
+        return name
+
     @model_validator(mode="after")
     def _check(self) -> PoolConfig:
+        check_options(self.backend, self.backend_options)
         if self.mode is None:
             self.mode = "inline" if multi_game(self.backend) else "spawn"
         if self.mode == "inline" and not multi_game(self.backend):
@@ -101,7 +110,9 @@ class DQNOptions(BaseModel):
         None, gt=0, description="replayed steps per sampled step; default RLlib's (one update per fragment)"
     )
     rollout_fragment_length: int = Field(
-        1, ge=1, description="env steps of every env between learner updates (with `resources.envs_per_runner` "
+        1,
+        ge=1,
+        description="env steps of every env between learner updates (with `resources.envs_per_runner` "
         "envs, one update per fragment * envs steps unless `training_intensity` is set)",
     )
     hiddens: list[int] = Field([128, 128], min_length=1, description="hidden layer sizes of the Q network")
@@ -129,12 +140,18 @@ class ResourcesConfig(BaseModel):
 
     env_runners: int = Field(0, ge=0, le=64, description="remote env runners (0 = sample in the trial process)")
     envs_per_runner: int = Field(
-        4, ge=1, le=64, description="envs per env runner (dqn.loop sf2rl: envs the trial process steps); more "
+        4,
+        ge=1,
+        le=64,
+        description="envs per env runner (dqn.loop sf2rl: envs the trial process steps); more "
         "than one step their emulators at the same time",
     )
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of the trial's main process")
     torch_threads: int = Field(
-        1, ge=1, le=64, description="torch intra-op threads in the trial process (more than one rarely pays for "
+        1,
+        ge=1,
+        le=64,
+        description="torch intra-op threads in the trial process (more than one rarely pays for "
         "a small MLP, and costs other trials their core)",
     )
 
@@ -204,14 +221,6 @@ class EvaluationConfig(BaseModel):
     )
 
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-
-
-def default_tracking_uri() -> str:
-    """$MLFLOW_TRACKING_URI (as MLflow itself reads it), else the local sqlite store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
 def default_storage() -> str:
     """$SF2RL_STORAGE (a cluster's shared folder or bucket), else runs/ here."""
     return os.environ.get("SF2RL_STORAGE") or "runs"
@@ -223,7 +232,7 @@ class TrackingConfig(BaseModel):
     model_config = Strict
 
     uri: str = Field(
-        default_factory=default_tracking_uri,
+        default_factory=tracking_uri,
         description="MLflow tracking URI (sqlite file or http server); default $MLFLOW_TRACKING_URI, "
         "else sqlite:///mlflow.db in the working directory",
     )

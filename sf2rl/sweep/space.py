@@ -8,6 +8,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
 from ray.tune.search import BasicVariantGenerator, Searcher
 
+from sf2rl.core.defaults import OVERRIDES_KEY
 from sf2rl.sweep.schema import Distribution, SweepConfig
 
 
@@ -54,7 +55,7 @@ def scheduler(sweep: SweepConfig) -> TrialScheduler:
             reduction_factor=s.reduction_factor,
         )
     if s.type == "pbt":
-        mutations: dict[str, Any] = {"env_config": {"sf2rl_overrides": {k: list(v) for k, v in s.mutations.items()}}}
+        mutations: dict[str, Any] = {"env_config": {OVERRIDES_KEY: {k: list(v) for k, v in s.mutations.items()}}}
         return PopulationBasedTraining(
             time_attr="training_iteration",
             perturbation_interval=s.perturbation_interval,

@@ -18,29 +18,25 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 from ray.tune.registry import register_env
 
 from emulator_worker.backends import multi_game
-from sf2rl.client import CurveKeys
-from sf2rl.config import EnvConfig
-from sf2rl.env import SF2Env
-from sf2rl.errors import ConfigError, WorkerError
-from sf2rl.policies import newest_checkpoint
-from sf2rl.pool import ConnectedPool, InlinePool, Pool, SpawnedPool
-from sf2rl.sweep.evaluation import Evaluator, eval_config
+from sf2rl.agents import factory
+from sf2rl.agents.checkpoint import newest_checkpoint
+from sf2rl.core.config import EnvConfig
+from sf2rl.core.defaults import ENDPOINTS_KEY, ENV_KEY, OVERRIDES_KEY, SELF_PLAY, SWEEP_KEY
+from sf2rl.core.errors import ConfigError, WorkerError
+from sf2rl.env.environment import SF2Env
+from sf2rl.env.vector import SF2VectorEnv
+from sf2rl.sweep.evaluator import Evaluator, eval_config
 from sf2rl.sweep.learning_loop import LearningLoop, Schedule
 from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
 from sf2rl.sweep.q_learner import QLearner
 from sf2rl.sweep.replay_buffer import ReplayBuffer
 from sf2rl.sweep.rollout import Rollout
 from sf2rl.sweep.schema import DQNOptions, SweepConfig, apply_overrides
-from sf2rl.vector import SF2VectorEnv
+from sf2rl.transport.client import CurveKeys
+from sf2rl.transport.pool import ConnectedPool, InlinePool, Pool, SpawnedPool
 
 log = logging.getLogger(__name__)
 ENV_NAME = "sf2rl-SF2"
-SWEEP_KEY = "sf2rl_sweep"
-OVERRIDES_KEY = "sf2rl_overrides"
-ENV_KEY = "sf2rl_env"
-ENDPOINTS_KEY = "sf2rl_endpoints"
-SELF_PLAY = "self"
-"""The `opponent` value meaning: this trial's own newest checkpoint (self-play)."""
 
 
 def make_env(ctx: EnvContext | dict[str, Any]) -> SF2Env | SF2VectorEnv:
@@ -55,10 +51,10 @@ def make_env(ctx: EnvContext | dict[str, Any]) -> SF2Env | SF2VectorEnv:
     if num_envs is not None:
         # RLlib hands the vector entry point a plain dict, without the runner's index: spread by process.
         first = os.getpid()
-        return SF2VectorEnv([_on(config, endpoints, first + i) for i in range(int(num_envs))])
+        return SF2VectorEnv([_on(config, endpoints, first + i) for i in range(int(num_envs))], factory.make_env)
     worker_index = getattr(ctx, "worker_index", 0)
     vector_index = getattr(ctx, "vector_index", 0)
-    return SF2Env(_on(config, endpoints, worker_index * 64 + vector_index))
+    return factory.make_env(_on(config, endpoints, worker_index * 64 + vector_index))
 
 
 def _on(config: EnvConfig, endpoints: list[str], index: int) -> EnvConfig:
@@ -201,7 +197,7 @@ class PooledDQN(DQN):
         endpoints = list(config.env_config[ENDPOINTS_KEY] or [])
         envs = sweep.resources.envs_per_runner
         seed = sweep.seed * 1000
-        rollout = Rollout(lambda i: SF2Env(_on(env_config, endpoints, i)), envs, n_step=dqn.n_step,
+        rollout = Rollout(lambda i: factory.make_env(_on(env_config, endpoints, i)), envs, n_step=dqn.n_step,
                           gamma=dqn.gamma, seed=seed)  # fmt: skip
         obs_space = module.observation_space
         assert obs_space is not None and obs_space.shape is not None and obs_space.dtype is not None
@@ -226,11 +222,12 @@ class PooledDQN(DQN):
 
     def _evaluator(self, config: DQNConfig, sweep: SweepConfig) -> Evaluator:
         """Match envs on the pool slots past the training envs' (and their spare)."""
-        env_config = eval_config(EnvConfig(**config.env_config[ENV_KEY]), sweep.evaluation.difficulty,
-                                 sweep.evaluation.max_steps)
+        env_config = eval_config(
+            EnvConfig(**config.env_config[ENV_KEY]), sweep.evaluation.difficulty, sweep.evaluation.max_steps
+        )
         endpoints = list(config.env_config[ENDPOINTS_KEY] or [])
         first = envs_needed(sweep) + 1
-        return Evaluator(lambda i: SF2Env(_on(env_config, endpoints, first + i)), sweep.evaluation.envs,
+        return Evaluator(lambda i: factory.make_env(_on(env_config, endpoints, first + i)), sweep.evaluation.envs,
                          seed=sweep.seed * 1000 + 500_000)  # fmt: skip
 
     def _evaluate(self) -> None:

@@ -8,9 +8,9 @@ import msgpack
 import zmq
 
 from emulator_worker import protocol as p
-from sf2rl.client import EmulatorClient
-from sf2rl.game.spec import Decoder
-from sf2rl.game.specs import SIM
+from sf2rl.core.game.spec import Decoder
+from sf2rl.core.game.specs import SIM
+from sf2rl.transport.client import EmulatorClient
 
 RANGES = Decoder(SIM).ranges
 COMMANDS = [c.value for c in p.Command]
@@ -94,7 +94,7 @@ def test_host_survives_fuzz_and_other_clients_are_untouched(spawn_host) -> None:
     sock.close(0)
     assert replies == sent, "every message, however broken, gets a reply"
 
-    assert victim.hello()["backend"] == "sim"
+    assert victim.hello().backend == "sim"
     after = victim.step(0, (p.Segment(0, 0, 0),), ram_ranges=RANGES).ram
     assert after == before, "another client's instance state must not change"
     assert victim.save_state(0) == state_before

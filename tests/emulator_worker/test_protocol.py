@@ -93,3 +93,37 @@ def test_protocol_error_keeps_request_id_when_readable() -> None:
     with pytest.raises(p.ProtocolError) as info:
         p.decode_request(_raw({"v": p.PROTOCOL_VERSION, "cmd": "lease", "id": 42, "count": 0}))
     assert info.value.request_id == 42
+
+
+TYPED = [
+    (p.Command.HELLO, p.HostInfo(1, 1, "sim", 4, 3, games_per_instance=4, hostname="h", pid=9, curve=True,
+                                 failures=("slot 2: boom",), buttons=("B", "Y"), backend_info={"game": "x"})),
+    (p.Command.LEASE, p.LeaseGrant(2, "abc", ("tcp://*:7001",))),
+    (p.Command.LEASE, p.LeaseGrant(3, "abc")),
+    (p.Command.STEP, p.ObservationReply(4, b"\x01\x02", 120)),
+    (p.Command.RESET, p.ObservationReply(5, b"", 0, np.zeros((2, 3, 3), np.uint8))),
+    (p.Command.FRAME, p.FrameReply(6, np.ones((2, 2, 3), np.uint8))),
+    (p.Command.SAVE_STATE, p.StateReply(7, b"state")),
+    (p.Command.HEARTBEAT, p.Ack(8)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("command", "reply"), TYPED, ids=[f"{c.value}-{r.id}" for c, r in TYPED])
+def test_typed_replies_round_trip_through_the_wire(command: p.Command, reply: p.TypedReply) -> None:
+    decoded = p.decode_reply(p.encode_reply(reply))
+    assert isinstance(decoded, p.Reply)
+    parsed = p.parse_reply(command, decoded)
+    assert type(parsed) is type(reply)
+    for name, value in vars(reply).items():
+        got = getattr(parsed, name)
+        assert np.array_equal(got, value) if isinstance(value, np.ndarray) else got == value, name
+
+
+@pytest.mark.parametrize(
+    ("command", "fields"),
+    [(p.Command.HELLO, {"version": 1, "backend": "sim", "slots": "two", "free": 1}),
+     (p.Command.LEASE, {}), (p.Command.STEP, {"frames_run": True})],
+)  # fmt: skip
+def test_a_reply_missing_or_mistyping_a_field_is_a_protocol_error(command: p.Command, fields: dict) -> None:
+    with pytest.raises(p.ProtocolError):
+        p.parse_reply(command, p.Reply(1, fields))

@@ -16,10 +16,10 @@ import pytest
 import zmq
 
 from emulator_worker import protocol as p
-from sf2rl import errors
-from sf2rl.client import CurveKeys, EmulatorClient
-from sf2rl.game.spec import Decoder
-from sf2rl.game.specs import SIM
+from sf2rl.core import errors
+from sf2rl.core.game.spec import Decoder
+from sf2rl.core.game.specs import SIM
+from sf2rl.transport.client import CurveKeys, EmulatorClient
 
 RANGES = Decoder(SIM).ranges
 
@@ -28,8 +28,8 @@ def test_hello_reports_backend_slots_and_buttons(spawn_host) -> None:
     pool = spawn_host(slots=2)
     with EmulatorClient(pool.endpoints[0]) as client:
         info = client.hello()
-    assert info["version"] == p.PROTOCOL_VERSION
-    assert info["backend"] == "sim" and info["slots"] == 2 and info["free"] == 2
+    assert isinstance(info, p.HostInfo) and info.version == p.PROTOCOL_VERSION
+    assert info.backend == "sim" and info.slots == 2 and info.free == 2 and "Start" in info.buttons
     assert pool.endpoints[0].startswith("tcp://127.0.0.1:")
 
 
@@ -71,7 +71,7 @@ def test_expired_lease_is_freed(spawn_host) -> None:
         a._heartbeat.stop()  # simulate a dead trial: no more heartbeats
         time.sleep(0.8)
         with EmulatorClient(pool.endpoints[0]) as b:
-            assert b.hello()["free"] == 1
+            assert b.hello().free == 1
             b.lease(1)
         with pytest.raises(errors.LeaseLostError):
             a.reset(0)
@@ -108,7 +108,7 @@ def test_garbage_gets_error_replies_and_host_keeps_serving(spawn_host) -> None:
         assert isinstance(reply, p.ErrorReply)
     sock.close(0)
     with EmulatorClient(pool.endpoints[0]) as client:
-        assert client.hello()["backend"] == "sim"
+        assert client.hello().backend == "sim"
 
 
 def _instance_pids(host_pid: int) -> list[int]:
@@ -156,7 +156,9 @@ def test_a_crash_notice_reaches_the_slot_that_died_not_the_one_awaited() -> None
     # stable-retro: a step long enough (300 frames, ~0.1 s) for the client to check its host socket meanwhile.
     pytest.importorskip("stable_retro")
     options = json.dumps({"game": "Airstriker-Genesis-v0"})
-    host, endpoint = _serve("--backend", "retro", "--backend-options", options, "--slots", "2", "--bind", "tcp://127.0.0.1:0")
+    host, endpoint = _serve(
+        "--backend", "retro", "--backend-options", options, "--slots", "2", "--bind", "tcp://127.0.0.1:0"
+    )
     try:
         with EmulatorClient(endpoint) as client:
             client.lease(2)
@@ -195,12 +197,12 @@ def test_client_reconnects_to_a_restarted_host(tmp_path: Path) -> None:
     try:
         assert host.stdout is not None and "listening" in host.stdout.readline()
         client = EmulatorClient(endpoint, timeout_ms=2000, retries=5)
-        assert client.hello()["backend"] == "sim"
+        assert client.hello().backend == "sim"
         host.terminate()
         host.wait(10)
         host = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert host.stdout is not None and "listening" in host.stdout.readline()
-        assert client.hello()["backend"] == "sim"
+        assert client.hello().backend == "sim"
         client.lease(1)  # a fresh host knows no old leases: lease again and go on
         client.reset(0)
         client.close()
@@ -227,7 +229,7 @@ def test_curve_refuses_unknown_clients_and_serves_known_ones(tmp_path: Path) -> 
         good = EmulatorClient(
             endpoint, curve=CurveKeys.from_files(server_pub, tmp_path / "client" / "client.key_secret")
         )
-        assert good.hello()["curve"] is True
+        assert good.hello().curve is True
         good.close()
         bad = EmulatorClient(
             endpoint,
@@ -254,7 +256,7 @@ def test_host_exits_when_its_parent_dies() -> None:
     parent.kill()
     parent.wait()
     assert host.wait(10) == 0
-    from sf2rl.pool import wait_until_gone
+    from sf2rl.transport.pool import wait_until_gone
 
     assert all(wait_until_gone(c, 10) for c in children)
 
@@ -326,7 +328,7 @@ def test_games_sharing_an_instance_answer_their_own_lessees(route: str) -> None:
     try:
         assert len(_instance_pids(host.pid)) == 2  # games 0 and 1 in one process, game 2 in another
         with EmulatorClient(endpoint) as a, EmulatorClient(endpoint) as b:
-            assert a.hello()["games_per_instance"] == 2
+            assert a.hello().games_per_instance == 2
             a.lease(2)  # slots 0 and 1: both games of the first process
             b.lease(1)
             for client, slot, seed in ((a, 0, 7), (a, 1, 8), (b, 0, 7)):

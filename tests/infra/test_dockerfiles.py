@@ -110,13 +110,13 @@ def test_dockerignore_matcher_follows_docker_rules(tmp_path: Path) -> None:
     (tmp_path / ".dockerignore").write_text("# c\n.git\n**/__pycache__\n*.sfc\nruns\n!runs/keep.txt\n/mlruns\n")
     rules = dockerignore_rules(tmp_path)
     assert is_ignored(".git/config", rules)
-    assert is_ignored("sf2rl/game/__pycache__/x.pyc", rules)
+    assert is_ignored("sf2rl/core/game/__pycache__/x.pyc", rules)
     assert is_ignored("__pycache__/x.pyc", rules)
     assert is_ignored("sf2.sfc", rules)
     assert not is_ignored("roms/sf2.sfc", rules)  # `*.sfc` is anchored at the root, as in Docker
     assert is_ignored("runs/a/b", rules) and not is_ignored("runs/keep.txt", rules)
     assert is_ignored("mlruns/0/meta.yaml", rules)
-    assert not is_ignored("sf2rl/cli.py", rules)
+    assert not is_ignored("sf2rl/cli/main.py", rules)
 
 
 def test_there_are_dockerfiles() -> None:
@@ -163,7 +163,7 @@ def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
         "pyproject.toml",
         "constraints.txt",
         "README.md",
-        "sf2rl/cli.py",
+        "sf2rl/cli/main.py",
         "sweeps/quickstart.yaml",
         "emulator_worker/bizhawk/bridge.lua",
         "docker/worker-entrypoint.sh",

@@ -14,8 +14,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [
     ROOT / "docs" / name
-    for name in ("getting-started.md", "concepts.md", "cluster.md", "security.md", "troubleshooting.md",
-                 "training-speed.md", "sweeps.md", "champion.md")
+    for name in (
+        "getting-started.md",
+        "concepts.md",
+        "cluster.md",
+        "security.md",
+        "troubleshooting.md",
+        "training-speed.md",
+        "sweeps.md",
+        "champion.md",
+    )
 ] + [ROOT / "docker" / "README.md", ROOT / "infra" / "windows" / "README.md"]
 MARKERS = ("(Docker)", "(cloud)", "(Kubernetes)", "(Windows)")
 NEEDS_MARKER = re.compile(r"^(docker |kubectl |helm |ray (up|down|dashboard|attach) |curl .*:5000)")
@@ -44,7 +52,7 @@ def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPa
 @pytest.fixture(scope="module")
 def clis() -> dict[str, dict[str, argparse.ArgumentParser]]:
     from emulator_worker.cli import build_parser as worker_parser
-    from sf2rl.cli import build_parser as sf2rl_parser
+    from sf2rl.cli.main import build_parser as sf2rl_parser
 
     return {"sf2rl": subparsers(sf2rl_parser()), "emulator-worker": subparsers(worker_parser())}
 

@@ -32,6 +32,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = "tiny-http"
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -191,7 +192,7 @@ def mlflow_server(  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def finished_sweep(mlflow_server: dict[str, Any], ray_session: Path, tiny_sweep: Any) -> dict[str, Any]:
-    from sf2rl.cli import main as sf2rl_main
+    from sf2rl.cli.main import main as sf2rl_main
 
     path = tiny_sweep(mlflow_server["work"], EXPERIMENT, mlflow_server["uri"], stop={"training_iteration": 2})
     with pytest.raises(SystemExit) as code:
@@ -244,8 +245,8 @@ def test_runs_are_stored_in_postgresql(finished_sweep: dict[str, Any], postgres:
 
 
 def test_sf2rl_best_downloads_the_checkpoint_over_http(finished_sweep: dict[str, Any], capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from sf2rl.checkpoints import module_path
-    from sf2rl.cli import main as sf2rl_main
+    from sf2rl.agents.checkpoint import module_path
+    from sf2rl.cli.main import main as sf2rl_main
 
     capsys.readouterr()
     with pytest.raises(SystemExit) as code:

@@ -42,9 +42,9 @@ from emulator_worker.bizhawk import (
 from emulator_worker.bizhawk.standin import EmuHawkStandIn, SimRom
 from emulator_worker.instances import Executor
 from emulator_worker.sim import BUTTONS, RAM_SIZE
-from sf2rl.client import EmulatorClient
-from sf2rl.game.spec import Decoder
-from sf2rl.game.specs import SIM
+from sf2rl.core.game.spec import Decoder
+from sf2rl.core.game.specs import SIM
+from sf2rl.transport.client import EmulatorClient
 
 STANDIN = [sys.executable, "-m", "emulator_worker.bizhawk.standin"]
 DECODER = Decoder(SIM)
@@ -331,7 +331,7 @@ def test_episode_over_zeromq_through_emulator_worker_serve(spawn_host, tmp_path:
     rng = np.random.default_rng(9)
     with EmulatorClient(pool.endpoints[0], timeout_ms=20000) as client:
         info = client.hello()
-        assert info["backend"] == "bizhawk" and tuple(info["buttons"]) == SNES_PAD
+        assert info.backend == "bizhawk" and info.buttons == tuple(SNES_PAD)
         client.lease(1, ttl=30)
         obs = client.reset(0, ram_ranges=DECODER.ranges)
         assert obs.ram == _watched(ref.ram())
@@ -354,7 +354,7 @@ def test_episode_over_zeromq_through_emulator_worker_serve(spawn_host, tmp_path:
 def test_sf2env_runs_on_the_bizhawk_backend(tmp_path: Path) -> None:
     from gymnasium.utils.env_checker import check_env
 
-    from sf2rl.env import SF2Env
+    from sf2rl.env.environment import SF2Env
 
     rom = SimRom(seed=4).write(tmp_path / "rom.json")
     options = {"rom": str(rom), "mode": "command", "command": STANDIN, "ram_ranges": [list(r) for r in DECODER.ranges]}

@@ -17,9 +17,9 @@ pytest.importorskip("stable_retro")
 from emulator_worker import protocol as p
 from emulator_worker.backends import BackendUnavailable, ResetOptions, create_backend
 from emulator_worker.backends.retro import RetroBackend, word_swap
-from sf2rl.client import EmulatorClient
-from sf2rl.game.spec import Decoder
-from sf2rl.game.specs import AIRSTRIKER_GENESIS
+from sf2rl.core.game.spec import Decoder
+from sf2rl.core.game.specs import AIRSTRIKER_GENESIS
+from sf2rl.transport.client import EmulatorClient
 
 GAME = "Airstriker-Genesis-v0"
 DECODER = Decoder(AIRSTRIKER_GENESIS)
@@ -166,7 +166,7 @@ def test_through_emulator_worker_serve_over_zeromq(spawn_host) -> None:  # type:
     masks = _masks(7, 150)
     with EmulatorClient(pool.endpoints[0], timeout_ms=20000) as client:
         info = client.hello()
-        assert info["backend"] == "retro" and tuple(info["buttons"])[:4] == ("B", "A", "MODE", "START")
+        assert info.backend == "retro" and info.buttons[:4] == ("B", "A", "MODE", "START")
         client.lease(1, ttl=30)
         first = client.reset(0, ram_ranges=DECODER.ranges)
         start = DECODER.decode(first.ram)
@@ -199,7 +199,7 @@ def test_through_emulator_worker_serve_over_zeromq(spawn_host) -> None:  # type:
 def test_sf2env_on_retro_passes_gymnasiums_env_checker() -> None:
     from gymnasium.utils.env_checker import check_env
 
-    from sf2rl.env import SF2Env
+    from sf2rl.env.environment import SF2Env
 
     env = SF2Env(game="airstriker-genesis", backend="retro", characters=("ship", "ship"), action_set="minimal")
     try:

@@ -30,8 +30,7 @@ def _u16(ram: np.ndarray, addr: int) -> int:
 
 
 def test_button_layout_and_masks() -> None:
-    assert BUTTONS == ("Up", "Down", "Left", "Right", "Select", "Start", "Y", "B", "X", "A",
-                       "L", "R")
+    assert BUTTONS == ("Up", "Down", "Left", "Right", "Select", "Start", "Y", "B", "X", "A", "L", "R")
     assert buttons_to_mask([]) == 0
     assert buttons_to_mask(["Up"]) == 1
     assert buttons_to_mask(["R"]) == 1 << 11
@@ -83,8 +82,7 @@ def test_bad_frames_and_characters_are_rejected() -> None:
 
 def test_initial_ram_follows_the_address_map() -> None:
     sim = SF2Sim(7)
-    sim.reset(characters=(CHARACTERS.index("guile"), CHARACTERS.index("bison")),
-              difficulty=6)
+    sim.reset(characters=(CHARACTERS.index("guile"), CHARACTERS.index("bison")), difficulty=6)
     ram = sim.ram()
     assert ram.dtype == np.uint8 and ram.shape == (RAM_SIZE,)
     assert _u16(ram, P1 + 0x06) == 192 and _u16(ram, P2 + 0x06) == 320

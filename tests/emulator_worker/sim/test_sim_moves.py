@@ -61,16 +61,19 @@ def test_fireball_from_quarter_circle_forward_and_its_projectile() -> None:
     assert 192 < proj_x < 320
 
 
-@pytest.mark.parametrize("sloppy", [
-    # wrong order
-    [(m("Right"), 2), (m("Down", "Right"), 2), (m("Down", "Y"), 1)],
-    # too slow: 30 frames between down and forward
-    [(m("Down"), 2), (m("Down", "Right"), 30), (m("Right", "Y"), 1)],
-    # missing the down-forward corner is fine, missing down is not
-    [(m("Down", "Right"), 2), (m("Right", "Y"), 1)],
-    # button pressed after letting go of the motion's last direction
-    [(m("Down"), 2), (m("Down", "Right"), 2), (m("Right"), 2), (m("Y"), 1)],
-])
+@pytest.mark.parametrize(
+    "sloppy",
+    [
+        # wrong order
+        [(m("Right"), 2), (m("Down", "Right"), 2), (m("Down", "Y"), 1)],
+        # too slow: 30 frames between down and forward
+        [(m("Down"), 2), (m("Down", "Right"), 30), (m("Right", "Y"), 1)],
+        # missing the down-forward corner is fine, missing down is not
+        [(m("Down", "Right"), 2), (m("Right", "Y"), 1)],
+        # button pressed after letting go of the motion's last direction
+        [(m("Down"), 2), (m("Down", "Right"), 2), (m("Right"), 2), (m("Y"), 1)],
+    ],
+)
 def test_sloppy_quarter_circles_give_no_fireball(sloppy: list[tuple[int, int]]) -> None:
     sim = ready()
     ram = feed(sim, sloppy)
@@ -101,10 +104,13 @@ def test_uppercut_from_forward_down_downforward_is_invincible_and_rises() -> Non
     assert ram[P1 + 0x09] > 0  # airborne
 
 
-@pytest.mark.parametrize("sloppy", [
-    [(m("Down"), 2), (m("Right"), 2), (m("Down", "Right", "Y"), 1)],   # down, forward, df
-    [(m("Right"), 2), (m("Down"), 30), (m("Down", "Right", "Y"), 1)],  # too slow
-])
+@pytest.mark.parametrize(
+    "sloppy",
+    [
+        [(m("Down"), 2), (m("Right"), 2), (m("Down", "Right", "Y"), 1)],  # down, forward, df
+        [(m("Right"), 2), (m("Down"), 30), (m("Down", "Right", "Y"), 1)],  # too slow
+    ],
+)
 def test_sloppy_uppercut_inputs_give_no_uppercut(sloppy: list[tuple[int, int]]) -> None:
     sim = ready()
     ram = feed(sim, sloppy)
@@ -150,8 +156,15 @@ def test_boss_charges_faster_than_guile() -> None:
 def test_spinning_piledriver_from_a_full_circle_grabs_up_close() -> None:
     sim = ready("zangief")
     feed(sim, [(m("Right"), 90)])  # walk in until bodies touch
-    circle = [(m("Right"), 2), (m("Down", "Right"), 2), (m("Down"), 2), (m("Down", "Left"), 2),
-              (m("Left"), 2), (m("Up", "Left"), 1), (m("Up", "Left", "Y"), 1)]
+    circle = [
+        (m("Right"), 2),
+        (m("Down", "Right"), 2),
+        (m("Down"), 2),
+        (m("Down", "Left"), 2),
+        (m("Left"), 2),
+        (m("Up", "Left"), 1),
+        (m("Up", "Left", "Y"), 1),
+    ]
     ram = feed(sim, circle)
     assert move_of(ram) == MOVE["spinning_piledriver"]
     ram = feed(sim, [(0, 3)])

@@ -49,8 +49,7 @@ def test_state_is_self_contained_across_instances() -> None:
     other.load_state(data)
     assert np.array_equal(other.ram(), sim.ram())
     assert other.save_state() == data
-    assert all(np.array_equal(a, b) for a, b in
-               zip(_trace(sim, 8, 800), _trace(other, 8, 800), strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(_trace(sim, 8, 800), _trace(other, 8, 800), strict=True))
 
 
 def _assert_rejected_and_unchanged(sim: SF2Sim, bad: object) -> None:
@@ -73,8 +72,15 @@ def test_corrupt_truncated_and_foreign_bytes_are_rejected_without_change() -> No
     flipped = bytearray(good)
     flipped[len(good) // 2] ^= 0x40
     cases: list[object] = [
-        b"", b"garbage", good[:-1], good[:40], good + b"\0", bytes(flipped),
-        b"X" + good[1:], "not bytes", None,
+        b"",
+        b"garbage",
+        good[:-1],
+        good[:40],
+        good + b"\0",
+        bytes(flipped),
+        b"X" + good[1:],
+        "not bytes",
+        None,
     ]
     for bad in cases:
         _assert_rejected_and_unchanged(sim, bad)
@@ -89,15 +95,17 @@ def test_wrong_version_is_rejected() -> None:
     _assert_rejected_and_unchanged(sim, _reseal(bytes(body)))
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    (0, -1),    # frame counter
-    (1, 7),     # match phase (0..3)
-    (3, 0),     # round number (1-based)
-    (6, 9),     # CPU difficulty (1..8)
-    (9, 100),   # round timer (0..99)
-])
-def test_out_of_range_fields_are_rejected_even_with_a_valid_checksum(field: int,
-                                                                    value: int) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (0, -1),  # frame counter
+        (1, 7),  # match phase (0..3)
+        (3, 0),  # round number (1-based)
+        (6, 9),  # CPU difficulty (1..8)
+        (9, 100),  # round timer (0..99)
+    ],
+)
+def test_out_of_range_fields_are_rejected_even_with_a_valid_checksum(field: int, value: int) -> None:
     sim = _busy_sim()
     body = bytearray(sim.save_state()[:-4])
     header = 14  # magic (8) + version (2) + payload length (4)

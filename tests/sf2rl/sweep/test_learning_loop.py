@@ -12,13 +12,13 @@ import pytest
 import torch
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
-from sf2rl.config import EnvConfig
-from sf2rl.console import LocalConsole
-from sf2rl.env import SF2Env
-from sf2rl.pool import InlinePool
+from sf2rl.core.config import EnvConfig
+from sf2rl.env.environment import SF2Env
 from sf2rl.sweep.learning_loop import LearningLoop, Schedule
 from sf2rl.sweep.replay_buffer import ReplayBuffer
 from sf2rl.sweep.rollout import Rollout
+from sf2rl.transport.emulator import LocalConsole
+from sf2rl.transport.pool import InlinePool
 
 ENV = {"action_set": "minimal", "frame_skip": 8, "max_episode_steps": 30, "difficulty": 1}
 
@@ -72,7 +72,7 @@ def _loop(seed: int) -> LearningLoop:
     from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
-    from sf2rl.env import spaces
+    from sf2rl.env.environment import spaces
     from sf2rl.sweep.q_learner import QLearner
 
     torch.manual_seed(seed)
@@ -136,7 +136,7 @@ def test_schedule_decays_epsilon_linearly() -> None:
 
 
 def test_trial_trains_checkpoints_and_restores_with_the_sf2rl_loop(ray_session: Path, tmp_path: Path) -> None:
-    from sf2rl.policies import load_policy
+    from sf2rl.agents.factory import load_policy
     from sf2rl.sweep.schema import SweepConfig
     from sf2rl.sweep.trainable import PooledDQN, base_config
 

@@ -1,0 +1,1 @@
+"""The `sf2rl` command line: one module per command, and the terminal console they share."""

@@ -1,0 +1,109 @@
+"""A real sweep through local Ray, RLlib DQN, spawned worker hosts and an sqlite MLflow store."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from support import SESSION_TAG, owned
+
+from sf2rl.cli.main import main as sf2rl_main
+from sf2rl.core.config import EnvConfig
+from sf2rl.env.environment import SF2Env
+
+
+def _worker_hosts() -> set[int]:
+    """The worker hosts this module's Ray session started (its trials' pools), none else."""
+    return owned("emulator_worker serve", os.environ[SESSION_TAG])
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(ray_session: Path, tmp_path_factory: pytest.TempPathFactory, tiny_sweep) -> dict[str, object]:
+    work = tmp_path_factory.mktemp("sweep")
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    # Two envs per runner: RLlib builds them through SF2VectorEnv, which steps both emulators at once.
+    # Greedy 2-match evaluations every 2nd iteration rank the trials (and their checkpoints) by eval_win_rate.
+    path = tiny_sweep(work, "tiny", uri, resources={"envs_per_runner": 2}, search={"metric": "eval_win_rate"},
+                      evaluation={"every": 2, "matches": 2, "max_steps": 40}, pool={"mode": "spawn"})  # fmt: skip
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["sweep", str(path)])
+    return {"code": code.value.code, "uri": uri, "work": work}
+
+
+def test_sweep_succeeds_and_leaves_no_worker_hosts(finished_sweep: dict[str, object]) -> None:
+    assert finished_sweep["code"] == 0
+    assert _worker_hosts() == set()
+
+
+def test_mlflow_has_parent_children_params_curves_and_artifacts(finished_sweep: dict[str, object]) -> None:
+    client = MlflowClient(tracking_uri=str(finished_sweep["uri"]))
+    exp = client.get_experiment_by_name("tiny")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("sf2rl.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("sf2rl.kind") == "trial"]
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert {"sf2rl.sweep_hash", "sf2rl.git_commit", "sf2rl.sweep_file"} <= set(parent.data.tags)
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert sorted(float(c.data.params["dqn.lr"]) for c in children) == [0.001, 0.003]
+    for child in children:
+        history = client.get_metric_history(child.info.run_id, "episode_return_mean")
+        assert [m.step for m in history] == [1, 2, 3]
+        assert client.get_metric_history(child.info.run_id, "win_rate")
+        evals = client.get_metric_history(child.info.run_id, "eval_matches")
+        # Played at iteration 2, then carried on the next result so Tune always sees the metric.
+        assert [(m.step, m.value) for m in evals] == [(2, 2.0), (3, 2.0)]
+        assert all(0 <= m.value <= 1 for m in client.get_metric_history(child.info.run_id, "eval_win_rate"))
+        names = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"checkpoint", "resolved_config.json"} <= names
+        assert child.info.status == "FINISHED"
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"parallel_coordinates.html", "reward_curves.png", "summary.json", "tiny.yaml"} <= parent_files
+
+
+def test_best_checkpoint_restores_a_module_that_acts(finished_sweep: dict[str, object], capsys) -> None:
+    out = Path(str(finished_sweep["work"])) / "best"
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["best", "tiny", "--out", str(out), "--tracking-uri", str(finished_sweep["uri"]), "--json"])
+    assert code.value.code == 0
+    best = json.loads(capsys.readouterr().out)
+    assert best["metric"] == "eval_win_rate"  # the sweep's own metric picked the checkpoint
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from sf2rl.agents.checkpoint import module_path
+
+    module = RLModule.from_checkpoint(module_path(best["path"]))
+    env = SF2Env(EnvConfig(action_set="minimal", frame_skip=8))
+    obs, _ = env.reset(seed=0)
+    out_ = module.forward_inference({"obs": torch.as_tensor(np.stack([obs]))})
+    action = int(out_["actions"][0]) if "actions" in out_ else int(torch.argmax(out_["qf_preds"][0]))
+    assert env.action_space.contains(action)
+    env.step(action)
+
+
+def test_restore_falls_back_when_the_recorded_checkpoint_was_deleted(finished_sweep: dict[str, object]) -> None:
+    # A driver killed between Tune deleting a checkpoint (checkpoint.keep) and its next state
+    # snapshot leaves a state that names the deleted checkpoint; the trial must still resume.
+    from ray.tune.result import TRAINING_ITERATION
+
+    from sf2rl.agents.checkpoint import newest_checkpoint
+    from sf2rl.sweep.schema import load_sweep
+    from sf2rl.sweep.trainable import PooledDQN, base_config
+
+    work = Path(str(finished_sweep["work"]))
+    trial = next((work / "runs").glob("tiny-*/trial_*"))
+    newest = newest_checkpoint(trial)
+    assert newest is not None
+    algo = PooledDQN(base_config(load_sweep(work / "tiny.yaml")))
+    try:
+        algo.restore(str(trial / "checkpoint_999999"))
+        assert algo.iteration == json.loads((trial / "result.json").read_text().splitlines()[-1])[TRAINING_ITERATION]
+        assert algo.step()["episode_return_mean"] is not None  # and it trains on from there
+    finally:
+        algo.stop()

@@ -1,0 +1,104 @@
+"""`sf2rl bench` produces a machine-readable report (numbers only; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sf2rl.cli.main import main as sf2rl_main
+
+
+@pytest.mark.e2e
+def test_bench_json_report(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["bench", "--quick", "--only", "rtt", "--only", "transport_sim", "--only", "vector_sim", "--json"])
+    assert code.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rtt"]["p50_us"] > 0 and report["rtt"]["p99_us"] >= report["rtt"]["p50_us"]
+    for skip in (1, 4, 20):
+        row = report["transport_sim"][f"frame_skip_{skip}"]
+        assert row["ratio_worker_vs_in_process"] > 0 and row["ratio_no_spin_vs_in_process"] > 0
+    vector = report["vector_sim"]
+    assert vector["envs"] == 2 and vector["batched_steps_per_s"] > 0 and vector["sequential_steps_per_s"] > 0
+
+
+def test_unknown_bench_section_is_an_error() -> None:
+    from sf2rl.tools.bench import run_bench
+
+    with pytest.raises(ValueError, match="valid"):
+        run_bench(only=["warp"])
+
+
+@pytest.mark.e2e
+def test_training_section_peers_report_steady_state_rates() -> None:
+    from sf2rl.tools.bench import SECTIONS, _bench_script
+
+    assert "training" in SECTIONS
+    training = _bench_script("training")
+    starts = training.SETTINGS["learning_starts"]
+    for run in (training.run_bare, training.run_sb3):
+        out = run(2.0)
+        assert out["env_steps"] > starts, "rates are measured after learning starts"
+        assert out["env_steps_per_s"] > 0 and out["updates_per_s"] > 0
+        # One update per train_every env steps, whatever the machine's speed.
+        per_update = training.SETTINGS["train_every"]
+        assert out["updates_per_s"] == pytest.approx(out["env_steps_per_s"] / per_update, rel=0.05)
+
+
+def test_training_section_reads_trial_rates_from_wall_time(tmp_path) -> None:
+    from sf2rl.tools.bench import _bench_script
+
+    training = _bench_script("training")
+    trial = tmp_path / "trial_0"
+    trial.mkdir()
+    rows = [{"env_steps_total": 1000 * i, "wall_time": 100.0 + 2 * i, "learner_updates_total": 250 * i,
+             "emulator_wait_ms": 0.5} for i in range(1, 6)]  # fmt: skip
+    (trial / "result.json").write_text("\n".join(json.dumps(r) for r in rows))
+    (rate,) = training._trial_rates(str(tmp_path), learning_starts=1000)
+    # From the first iteration past learning_starts (2000 steps at t=104) to the last (5000 at t=110).
+    assert rate["env_steps_per_s"] == pytest.approx(3000 / 6)
+    assert rate["updates_per_s"] == pytest.approx(750 / 6)
+    with pytest.raises(RuntimeError, match="run longer"):
+        training._trial_rates(str(tmp_path), learning_starts=4000)
+
+
+def test_noop_sanity_section_trains_one_fixed_seed_trial_against_noop(tmp_path) -> None:
+    from sf2rl.tools.bench import SECTIONS, _bench_script
+
+    assert "noop_sanity" in SECTIONS
+    sanity = _bench_script("noop_sanity")
+    sweep = sanity.sweep_config(str(tmp_path), iterations=6, seed=3)
+    assert sweep.env.opponent == "noop"
+    assert sweep.seed == 3 and sweep.search.num_samples == 1
+    assert sweep.stop.training_iteration == 6
+    assert sweep.dqn.steps_per_iteration == sanity.STEPS_PER_ITERATION
+    # Exploration ends within the budget, so the checkpoint evaluated greedily was trained on its own actions.
+    assert sweep.dqn.epsilon.timesteps < 6 * sanity.STEPS_PER_ITERATION
+
+
+def test_scaling_section_measures_the_machines_own_ceiling() -> None:
+    from sf2rl.tools.bench import SECTIONS, _bench_script
+
+    assert "scaling" in SECTIONS
+    training = _bench_script("training")
+    one, two = training._cpu_work(1, 0.3), training._cpu_work(2, 0.3)
+    assert one > 0 and two > 0  # the ratio of the two is the bench's figure, not a test's
+
+
+def test_champion_section_reads_time_to_each_win_rate_from_the_trials_evaluations(tmp_path) -> None:
+    from sf2rl.tools.bench import SECTIONS, _bench_script
+
+    assert "champion" in SECTIONS
+    champion = _bench_script("champion")
+    rows = [  # iteration 1 has no evaluation yet; iteration 3 carries iteration 2's
+        {"wall_time": 110.0, "env_steps_total": 10_000, "eval_win_rate": float("nan")},
+        {"wall_time": 130.0, "env_steps_total": 20_000, "eval_win_rate": 0.5, "eval_matches": 20, "eval_time_s": 3.0},
+        {"wall_time": 150.0, "env_steps_total": 30_000, "eval_win_rate": 0.5, "eval_matches": 20, "eval_time_s": 3.0},
+        {"wall_time": 170.0, "env_steps_total": 40_000, "eval_win_rate": 0.85, "eval_matches": 20, "eval_time_s": 4.0},
+    ]  # fmt: skip
+    (tmp_path / "trial_a").mkdir()
+    (tmp_path / "trial_a" / "result.json").write_text("\n".join(json.dumps(r) for r in rows))
+    curves = champion.eval_curves(str(tmp_path), start=100.0)
+    assert curves == {"trial_a": [[30.0, 20_000.0, 0.5], [70.0, 40_000.0, 0.85]]}
+    assert champion.time_to(curves, (0.5, 0.8, 0.9)) == {"0.50": 30.0, "0.80": 70.0, "0.90": None}

@@ -45,7 +45,7 @@ def _class(name: str) -> type:
 
 def backend_options(name: str) -> list[str]:
     """The options backend ``name`` takes: its constructor's keyword parameters (its schema)."""
-    params = list(inspect.signature(_class(name).__init__).parameters.values())[1:]
+    params = list(inspect.signature(_class(name)).parameters.values())
     return [prm.name for prm in params if prm.kind in (prm.POSITIONAL_OR_KEYWORD, prm.KEYWORD_ONLY)]
 
 

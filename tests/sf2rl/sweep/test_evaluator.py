@@ -47,7 +47,9 @@ def test_fewer_matches_than_envs_uses_only_what_it_needs() -> None:
 
 def test_a_lost_emulator_fails_one_evaluation_and_the_next_starts_fresh(spawn_host) -> None:
     pool = spawn_host(slots=1)
-    cfg = eval_config(TRAIN.model_copy(update={"backend": pool.endpoints[0]}), 1, 30)
+    # A short timeout, so that the lost host is noticed in about a second, not the default half-minute.
+    quick = {"backend": pool.endpoints[0], "worker": TRAIN.worker.model_copy(update={"timeout_ms": 500, "retries": 1})}
+    cfg = eval_config(TRAIN.model_copy(update=quick), 1, 30)
     made: list[SF2Env] = []
 
     def make(i: int) -> SF2Env:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sf2rl.core.config import EnvConfig
 
@@ -52,3 +57,39 @@ def owned(pattern: str, tag: str) -> set[int]:
         except OSError:  # gone meanwhile, or not ours to read
             continue
     return found
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+HAVE_CHROMIUM = bool(shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER))
+"""Debian's chromium and chromium-driver (make sysdeps); in CI the browser tests must run."""
+
+
+@contextlib.contextmanager
+def chromium(log_network: bool = False) -> Iterator[Any]:
+    """A headless Chromium driven by Selenium, with browser (and, if asked, network) logs kept."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="sf2rl-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--window-size=1400,1000"]  # fmt: skip
+    flags.append(f"--user-data-dir={profile}")
+    for flag in flags:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if log_network else {})})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def artifact_dir() -> Path:
+    """Where tests leave files for a person to look at (screenshots): $SF2RL_TEST_ARTIFACTS or ./test-artifacts."""
+    folder = Path(os.environ.get("SF2RL_TEST_ARTIFACTS", "test-artifacts")).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

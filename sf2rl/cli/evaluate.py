@@ -17,6 +17,7 @@ from sf2rl.core.game.specs import get_game
 from sf2rl.play.arena import ensure_run, log_to_mlflow, match_config, parse_sets
 from sf2rl.play.evaluation import eval_metrics, evaluate, write_matrix
 from sf2rl.play.matrix import ALL_LEVELS
+from sf2rl.sweep import report_page
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         files = {f"eval/matrix-{name}": str(out)}  # matrix.json and matrix.png
     if args.run_id:
         log_to_mlflow(args.run_id, args.tracking_uri, eval_metrics(report), {f"eval/{name}.json": report}, files)
+        if report_page.add_evaluation(args.tracking_uri, args.run_id, report):
+            console.print("added to the sweep's report.html")
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "results" or args.per_match}))
     else:

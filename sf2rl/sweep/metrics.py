@@ -30,6 +30,7 @@ CURATED: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "eval_round_win_rate": ("eval_round_win_rate",),
         "eval_time_s": ("eval_time_s",),
         "time_this_iter_s": ("time_this_iter_s",),
+        "time_total_s": ("time_total_s",),
         "wall_time": ("wall_time",),
     }
 )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tun
 
 from sf2rl.core.defaults import OVERRIDES_KEY
 from sf2rl.core.errors import ConfigError
+from sf2rl.play.recording import record_match
+from sf2rl.sweep import report_page
+from sf2rl.sweep.importance import importance_plot, param_importance
 from sf2rl.sweep.progress import ProgressTable
 from sf2rl.sweep.report import parallel_coordinates, reward_curves
 from sf2rl.sweep.schema import SweepConfig, apply_overrides
@@ -105,14 +109,15 @@ def run_sweep(
                 "sf2rl.sweep_file": str(sweep_file),
                 "sf2rl.sweep_hash": file_hash(sweep_file),
                 "sf2rl.git_commit": git_commit(),
-            }
+            },
+            description=sweep.description,
         )
         tracker.client.log_artifact(parent, str(sweep_file))
         tracker.log_json(parent, sweep.model_dump(mode="json"), "sweep_resolved.json")
     init_ray(address)
     callbacks: list[Any] = [ProgressTable(metric)]
     if tracker is not None:
-        callbacks.insert(0, MLflowTracker(tracker, _resolver(sweep)))
+        callbacks.insert(0, MLflowTracker(tracker, _resolver(sweep), _live_importance(sweep, tracker)))
     elif stock:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
@@ -169,6 +174,13 @@ def _score(metrics: dict[str, Any], metric: str) -> float:
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else float("nan")
 
 
+log = logging.getLogger(__name__)
+
+HISTORY = ("training_iteration", "env_steps_total", "time_total_s", "episode_return_mean", "win_rate",
+           "eval_win_rate")  # fmt: skip
+"""Columns of each trial's result history the sweep report keeps (x axes first)."""
+
+
 @dataclass(frozen=True)
 class TrialRow:
     """One trial's line in the sweep summary."""
@@ -179,11 +191,26 @@ class TrialRow:
     curve: list[tuple[int, float]]
     checkpoint: str | None
     score: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+    """Per iteration: the x axes (iteration, env steps, seconds) and the metrics the report plots."""
+    curve_metric: str = ""
+    """The metric ``curve`` follows (the sweep's)."""
 
     @property
     def final(self) -> float | None:
         """The metric at the last iteration."""
         return self.curve[-1][1] if self.curve else None
+
+    def report(self) -> dict[str, Any]:
+        """What the sweep report and importance need: params, history, and each column's last finite value."""
+        final = {}
+        for column, values in self.history.items():
+            finite = [v for v in values if math.isfinite(v)]
+            if finite:
+                final[column] = finite[-1]
+        if self.final is not None:
+            final.setdefault(self.curve_metric, self.final)
+        return {"name": self.name, "params": self.params, "history": self.history, "final": final}
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly view, without the curve."""
@@ -201,9 +228,53 @@ def _row(result: Any, metric: str, sign: int) -> tuple[TrialRow, Any]:
     scored = [s for s in scored if math.isfinite(s[0])]
     score, ckpt = max(scored, key=lambda s: sign * s[0]) if scored else (float("nan"), result.checkpoint)
     trial_id = str((result.metrics or {}).get("trial_id", Path(result.path).name))
+    history = {}
+    if df is not None:
+        for column in (*HISTORY, metric):
+            if column in df:
+                history[column] = [float(v) for v in df[column]]
     row = TrialRow(Path(result.path).name, trial_id, trial_params(result.config or {}), curve,
-                   ckpt.path if ckpt else None, score)  # fmt: skip
+                   ckpt.path if ckpt else None, score, history, metric)  # fmt: skip
     return row, ckpt
+
+
+REPORT_FINALS = ("episode_return_mean", "win_rate", "eval_win_rate", "env_steps_total", "time_total_s")
+"""Final values the report's parameter matrix shows beside the sweep metric (those a trial has)."""
+
+
+def importance_metrics(sweep: SweepConfig) -> list[str]:
+    """Metrics importance is computed for: the sweep's own, and the final win rate (in-trial eval if on)."""
+    win = "eval_win_rate" if sweep.evaluation.every else "win_rate"
+    return list(dict.fromkeys([sweep.search.metric, win]))
+
+
+def _live_importance(sweep: SweepConfig, tracker: Tracker) -> Any:
+    """Refresh the parent run's importance each time a trial finishes, so it can be read mid-sweep."""
+
+    def refresh(finished: list[dict[str, Any]]) -> None:
+        try:
+            found = {m: param_importance(finished, sweep.space, m) for m in importance_metrics(sweep)}
+            if any(found.values()):
+                tracker.log_importance(tracker.parent(), found, step=len(finished))
+        except Exception as e:  # a hint, never a reason to stop a sweep
+            log.warning("could not refresh parameter importance: %s", e)
+
+    return refresh
+
+
+def _replay(sweep: SweepConfig, best: TrialRow, folder: Path) -> str | None:
+    """One match of the best checkpoint against the sweep's own CPU level, as a GIF data URI."""
+    if best.checkpoint is None:
+        return None
+    gif = folder / "best_replay.gif"
+    try:
+        levels = sweep.env.difficulty
+        level = levels if isinstance(levels, int) else max(levels)  # a list is sampled per match: show the hardest
+        record_match(best.checkpoint, gif, level=level, seed=sweep.seed, every=3)
+    except Exception as e:  # the report is still worth having without its replay
+        log.warning("could not record the best trial's replay: %s", e)
+        return None
+    return report_page.gif_data_uri(gif)
 
 
 def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: str, tracker: Tracker | None) -> SweepOutcome:
@@ -227,10 +298,24 @@ def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: str, tracke
     if tracker is not None:
         parent = tracker.parent()
         plot_rows = [{"name": r.name, "params": r.params, "curve": r.curve, "final": r.final} for r in rows]
+        trials = [r.report() for r in rows]
+        importance = {m: param_importance(trials, sweep.space, m) for m in importance_metrics(sweep)}
         with tempfile.TemporaryDirectory() as d:
             html = parallel_coordinates(plot_rows, metric, Path(d) / "parallel_coordinates.html")
             tracker.client.log_artifact(parent, str(html))
             tracker.client.log_artifact(parent, str(reward_curves(plot_rows, metric, Path(d) / "reward_curves.png")))
+            tracker.log_importance(parent, importance, step=len(trials))
+            tracker.client.log_artifact(parent, str(importance_plot(importance, Path(d) / "importance.png")))
+            data = {
+                "name": sweep.name, "description": sweep.description, "metric": metric, "mode": mode,
+                "best": best.name if best else None, "trials": trials, "importance": importance,
+                "final_metrics": list(dict.fromkeys([metric, *importance_metrics(sweep), *REPORT_FINALS])),
+                "curve_metrics": list(dict.fromkeys([metric, *importance_metrics(sweep)])),
+                "replay_gif": _replay(sweep, best, Path(d)) if best is not None and sweep.tracking.replay else None,
+                "evaluations": [],
+            }  # fmt: skip
+            page, _ = report_page.write(data, Path(d) / "report")
+            tracker.client.log_artifacts(parent, str(page.parent), "report")
         summary = {"best": best.summary() if best else None, "trials": len(rows), "errored": errored}
         tracker.log_json(parent, summary, "summary.json")
         if best is not None:

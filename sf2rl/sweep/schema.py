@@ -243,6 +243,9 @@ class TrackingConfig(BaseModel):
         description="'sf2rl': nested runs, batched metrics, checkpoints and plots; 'ray': Ray's stock "
         "MLflowLoggerCallback, flat and metric by metric (kept for overhead comparisons)",
     )
+    replay: bool = Field(
+        True, description="record one match of the best trial's checkpoint (a GIF) into the sweep's report.html"
+    )
 
 
 DISTRIBUTIONS = ("grid", "choice", "uniform", "loguniform", "randint")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,15 @@ from ray.tune import Callback
 
 from sf2rl.core.defaults import OVERRIDES_KEY
 from sf2rl.sweep.metrics import flatten_metrics
-from sf2rl.sweep.tags import TAG_KIND, TAG_SWEEP, TAG_TRIAL
-
-PARENT_TAG = "mlflow.parentRunId"
+from sf2rl.sweep.tags import (
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    NOTE_TAG,
+    PARENT_TAG,
+    TAG_KIND,
+    TAG_SWEEP,
+    TAG_TRIAL,
+)
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -74,21 +82,24 @@ class Tracker:
         if self._exp_id is None:
             exp = self.client.get_experiment_by_name(self.experiment)
             self._exp_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment)
+            # Without it MLflow's UI opens the experiment on its GenAI overview, not on the runs table.
+            self.client.set_experiment_tag(self._exp_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return self._exp_id
 
     def _find(self, filter_string: str) -> str | None:
         runs = self.client.search_runs([self.experiment_id], filter_string, max_results=1)
         return runs[0].info.run_id if runs else None
 
-    def parent(self, tags: dict[str, str] | None = None) -> str:
-        """The sweep's parent run id (created once, found again on resume)."""
+    def parent(self, tags: dict[str, str] | None = None, description: str = "") -> str:
+        """The sweep's parent run id (created once, found again on resume), described by the sweep's question."""
         if self._parent is None:
             found = self._find(f"tags.`{TAG_SWEEP}` = '{self.sweep_key}' and tags.`{TAG_KIND}` = 'sweep'")
             if found is None:
+                note = {NOTE_TAG: description} if description else {}
                 run = self.client.create_run(
                     self.experiment_id,
-                    run_name=self.sweep_key,
-                    tags={TAG_SWEEP: self.sweep_key, TAG_KIND: "sweep", **(tags or {})},
+                    run_name=f"sweep {self.sweep_key}",
+                    tags={TAG_SWEEP: self.sweep_key, TAG_KIND: "sweep", **note, **(tags or {})},
                 )
                 found = run.info.run_id
             self._parent = found
@@ -126,6 +137,16 @@ class Tracker:
         """Mark a run FINISHED / FAILED / KILLED."""
         self.client.set_terminated(run_id, status)
 
+    def log_importance(self, run_id: str, importance: dict[str, dict[str, float]], step: int = 0) -> None:
+        """Each swept key's importance per metric, as metrics ``importance/<metric>/<key>`` and importance.json.
+
+        ``step`` is the number of finished trials it was computed from, so its history shows it settle.
+        """
+        flat = {f"importance/{m}/{k}": v for m, values in importance.items() for k, v in values.items()}
+        if flat:
+            self.log_metrics(run_id, flat, step)
+        self.log_json(run_id, importance, "importance.json")
+
     def tag(self, run_id: str, tags: dict[str, str]) -> None:
         """Add tags to a run."""
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
@@ -134,10 +155,16 @@ class Tracker:
 class MLflowTracker(Callback):
     """Tune callback: one child run per trial under the sweep's parent, metrics by ``log_batch``."""
 
-    def __init__(self, tracker: Tracker, resolve: Any) -> None:
+    def __init__(
+        self, tracker: Tracker, resolve: Any, on_finished: Callable[[list[dict[str, Any]]], None] | None = None
+    ) -> None:
         self.tracker = tracker
         self.resolve = resolve
         """Callable(trial_config) -> resolved env/dqn config dict, logged as an artifact."""
+        self.on_finished = on_finished
+        """Called with every finished trial ({"params", "final"}) each time one finishes (live importance)."""
+        self._last: dict[str, dict[str, float]] = {}
+        self._finished: dict[str, dict[str, Any]] = {}
 
     def _run(self, trial: Any) -> str:
         return self.tracker.child(trial.trial_id, str(trial), trial_params(trial.config))
@@ -156,10 +183,16 @@ class MLflowTracker(Callback):
         metrics = flatten_metrics(result)
         if metrics:
             self.tracker.log_metrics(self._run(trial), metrics, int(result.get("training_iteration", 0)))
+            last = self._last.setdefault(trial.trial_id, {})
+            last.update({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)})
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        """Close the trial's run."""
+        """Close the trial's run, and hand every finished trial so far to ``on_finished``."""
         self.tracker.finish(self._run(trial), "FINISHED")
+        final = self._last.get(trial.trial_id, {})
+        self._finished[trial.trial_id] = {"params": trial_params(trial.config), "final": final}
+        if self.on_finished is not None:
+            self.on_finished(list(self._finished.values()))
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         """Mark the trial's run failed."""

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from sf2rl.cli.console import console
 from sf2rl.core.defaults import tracking_uri
 from sf2rl.core.errors import ConfigError
-from sf2rl.sweep.tags import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
+from sf2rl.core.tags import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 RUNS_VIEW = "workflowType=machine_learning"
 """Query string that opens an experiment on MLflow's runs table rather than its GenAI overview."""

@@ -102,6 +102,12 @@ class EnvConfig(BaseModel):
     publish_frames: str | None = Field(
         None, description="ZeroMQ endpoint of an `sf2rl watch` viewer to publish small frames to (never blocks)"
     )
+    publish_label: str | None = Field(
+        None,
+        description=(
+            "who is playing, shown and linked by `sf2rl watch` (a sweep sets the trial's name, its MLflow run's)"
+        ),
+    )
     publish_fps: float = Field(4.0, gt=0, le=60, description="most frames per second one env publishes to the viewer")
 
     @model_validator(mode="before")

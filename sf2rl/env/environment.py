@@ -303,6 +303,7 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
                 "health": [state.p1.health, state.p2.health], "max_health": self.game.max_health,
                 "rounds": [state.p1.rounds_won, state.p2.rounds_won], "timer": state.timer,
                 "opponent": self._opponent.name if self._opponent is not None else "cpu",
+                "label": self.config.publish_label,
             }  # fmt: skip
             self._publisher.publish(self.console.frame(), meta)
 

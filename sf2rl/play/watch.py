@@ -19,6 +19,7 @@ from urllib.parse import unquote
 import zmq
 
 from sf2rl.env.frames import DEFAULT_ENDPOINT, TOPIC
+from sf2rl.play.run_links import RunLinks, store_exists
 
 STALE_S = 20.0
 
@@ -36,7 +37,14 @@ class Stream:
 class Watcher:
     """Binds the SUB socket, keeps the newest frame per stream, and serves the mosaic page."""
 
-    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, port: int = 8765, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        port: int = 8765,
+        host: str = "127.0.0.1",
+        tracking_uri: str | None = None,
+        mlflow_url: str = "http://127.0.0.1:5000",
+    ) -> None:
         self.sub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, TOPIC)
         self.sub.setsockopt(zmq.RCVHWM, 64)
@@ -49,6 +57,10 @@ class Watcher:
         self.http = ThreadingHTTPServer((host, port), _handler(self))
         self.http.daemon_threads = True
         self.url = f"http://{host}:{self.http.server_address[1]}/"
+        self.links = (
+            RunLinks(tracking_uri, mlflow_url, self.url) if tracking_uri and store_exists(tracking_uri) else None
+        )
+        """Each labelled stream's MLflow run (None: no store to look in)."""
         self._threads = [
             threading.Thread(target=self._receive, name="watch-sub", daemon=True),
             threading.Thread(target=self.http.serve_forever, name="watch-http", daemon=True),
@@ -82,10 +94,16 @@ class Watcher:
         with self.lock:
             for sid in [s for s, v in self.streams.items() if now - v.seen > STALE_S]:
                 del self.streams[sid]
-            return [
+            live = [
                 {"id": sid, "seq": v.seq, "age": round(now - v.seen, 1), **v.meta}
                 for sid, v in sorted(self.streams.items())
             ]
+        if self.links is not None:  # outside the lock: a lookup may wait on the store
+            for s in live:
+                found = self.links.link(str(s["label"])) if s.get("label") else None
+                if found is not None:
+                    s.update(run=found.name, run_url=found.url)
+        return live
 
     def frame(self, sid: str) -> bytes | None:
         """The newest JPEG of a stream."""
@@ -96,11 +114,15 @@ class Watcher:
     def stop(self) -> None:
         """Stop serving and close the socket."""
         self._stop.set()
-        self.http.shutdown()
+        if self._threads[1].is_alive():  # shutdown() waits for serve_forever, which a never-started viewer never ran
+            self.http.shutdown()
         self.http.server_close()
         for t in self._threads:
-            t.join(2)
+            if t.is_alive():
+                t.join(2)
         self.sub.close(0)
+        if self.links is not None:
+            self.links.close()
 
 
 def _handler(watcher: Watcher) -> type[BaseHTTPRequestHandler]:
@@ -143,6 +165,7 @@ PAGE = """<!doctype html>
  figure { margin:0; background:#222; padding:6px; border-radius:4px; }
  img.frame { width:100%; image-rendering:pixelated; display:block; }
  figcaption { margin-top:4px; font-size:12px; color:#bbb; }
+ a.run { display:block; font-size:12px; color:#8bf; margin-top:2px; }
  .bar { height:5px; background:#a22; margin-top:3px; } .bar > div { height:100%; background:#3c4; }
 </style></head>
 <body><h1>sf2rl watch &mdash; <span id="count">0</span> live matches</h1><div id="grid"></div>
@@ -152,7 +175,8 @@ function tile(s) {
   let fig = document.getElementById("s-" + s.id);
   if (!fig) {
     fig = document.createElement("figure"); fig.id = "s-" + s.id;
-    fig.innerHTML = '<img class="frame" alt=""><div class="bar"><div></div></div><figcaption></figcaption>';
+    fig.innerHTML = '<img class="frame" alt=""><div class="bar"><div></div></div><figcaption></figcaption>' +
+      '<a class="run" target="_blank" rel="noopener"></a>';
     grid.appendChild(fig);
   }
   return fig;
@@ -173,6 +197,9 @@ async function poll() {
       fig.querySelector(".bar > div").style.width = (100 * hp[0] / max) + "%";
       fig.querySelector("figcaption").textContent =
         `${s.id} · ep ${s.episode} · step ${s.step} · vs ${s.opponent} · HP ${hp[0]}-${hp[1]} · return ${s.return}`;
+      const run = fig.querySelector("a.run");  // the trial's MLflow run, when the viewer knows the store
+      run.textContent = s.run ? "MLflow run: " + s.run : (s.label ? "trial " + s.label : "");
+      if (s.run_url) run.href = s.run_url; else run.removeAttribute("href");
     }
     for (const fig of [...grid.children]) if (!live.has(fig.id)) fig.remove();
   } catch (e) { /* the viewer restarted: keep polling */ }

@@ -11,7 +11,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from sf2rl.core.errors import CheckpointError
-from sf2rl.sweep.tags import TAG_KIND
+from sf2rl.core.tags import TAG_KIND
 
 
 @dataclass(frozen=True)

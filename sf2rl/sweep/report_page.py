@@ -26,7 +26,7 @@ matplotlib.use("Agg")  # headless: sweeps run on clusters and CI
 import matplotlib.pyplot as plt
 from mlflow.tracking import MlflowClient
 
-from sf2rl.sweep.tags import PARENT_TAG, TAG_KIND
+from sf2rl.core.tags import PARENT_TAG, TAG_KIND
 
 X_AXES = {"training_iteration": "training iteration", "env_steps_total": "env steps", "time_total_s": "seconds"}
 """The x axes curves are drawn against: trials with different frame skips or batch sizes compare fairly

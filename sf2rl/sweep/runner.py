@@ -121,9 +121,10 @@ def run_sweep(
     elif stock:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-        callbacks.insert(
-            0, MLflowLoggerCallback(sweep.tracking.uri, experiment_name=sweep.tracking.experiment or sweep.name)
-        )
+        name = sweep.tracking.experiment or sweep.name
+        # Tagged here, as Tracker tags its own, so that the UI opens this experiment on its runs table too.
+        _ = Tracker(sweep.tracking.uri, name, exp_name).experiment_id
+        callbacks.insert(0, MLflowLoggerCallback(sweep.tracking.uri, experiment_name=name))
     # Tune stores class references (callbacks, connectors) as placeholders; a restore needs them again.
     param_space = base_config(sweep)
     param_space.env_config[OVERRIDES_KEY] = tune_space(sweep)

@@ -22,8 +22,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from sf2rl.core.defaults import OVERRIDES_KEY
-from sf2rl.sweep.metrics import flatten_metrics
-from sf2rl.sweep.tags import (
+from sf2rl.core.tags import (
     EXPERIMENT_KIND,
     EXPERIMENT_KIND_TAG,
     NOTE_TAG,
@@ -32,6 +31,7 @@ from sf2rl.sweep.tags import (
     TAG_SWEEP,
     TAG_TRIAL,
 )
+from sf2rl.sweep.metrics import flatten_metrics
 
 
 def git_commit(cwd: Path | None = None) -> str:

@@ -158,6 +158,11 @@ class PooledDQN(DQN):
         env_dict = env_cfg.model_dump(mode="json")
         if sweep.pool.mode == "inline":
             env_dict.update(backend=sweep.pool.backend, backend_options=sweep.pool.backend_options)
+        if env_cfg.publish_frames and env_cfg.publish_label is None:
+            # The trial's name (its folder's), which is also its MLflow run's: `sf2rl watch` links the two.
+            # Not self.trial_id: RLlib's Algorithm drops Tune's trial info from its config, leaving "default".
+            storage = getattr(self, "_storage", None)
+            env_dict["publish_label"] = getattr(storage, "trial_dir_name", None) or self.trial_name
         if env_cfg.opponent == SELF_PLAY:
             env_dict["opponent"] = self._self_play_folder()
         if sweep.pool.mode == "connect" and sweep.pool.server_key:

@@ -1,5 +1,6 @@
 """The team's dashboard, as a person meets it: `sf2rl ui` opens on the sweep's runs table, the parent
-run carries parameter importance, and report.html opens offline with no errors."""
+run carries parameter importance, report.html opens offline with no errors, and an `sf2rl watch`
+mosaic looking on names the trials' runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from mlflow.tracking import MlflowClient
 from support import HAVE_CHROMIUM, artifact_dir, chromium
 
 from sf2rl.cli.main import main as sf2rl_main
+from sf2rl.core.tags import WATCH_TAG
+from sf2rl.play.watch import Watcher
 
 QUESTION = "Do the steps per iteration or the learning rate decide how many env steps a trial samples?"
 
@@ -35,21 +39,41 @@ def sweep(ray_session: Path, tmp_path_factory: pytest.TempPathFactory, tiny_swee
     """
     work = tmp_path_factory.mktemp("dashboard")
     uri = f"sqlite:///{work / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    client.search_experiments()  # the store exists before the sweep, as a team's does
+    # An `sf2rl watch` mosaic looks on while the sweep runs: its tiles should name the trials' runs.
+    watcher = Watcher("tcp://127.0.0.1:0", port=0, tracking_uri=uri, mlflow_url="http://127.0.0.1:5000").start()
+    tiles: list[dict] = []
+    done = threading.Event()
+
+    def look() -> None:
+        while not done.is_set():
+            tiles.extend(watcher.snapshot())
+            time.sleep(0.1)
+
     path = tiny_sweep(
         work, "dash", uri, description=QUESTION,
+        env={"publish_frames": watcher.endpoint, "publish_fps": 60},
         space={"dqn.lr": {"grid": [0.001, 0.01]}, "dqn.steps_per_iteration": {"grid": [80, 160]}},
         search={"max_concurrent": 2, "metric": "env_steps_total"}, stop={"training_iteration": 2},
     )  # fmt: skip
-    with pytest.raises(SystemExit) as code:
-        sf2rl_main(["sweep", str(path)])
+    looker = threading.Thread(target=look, daemon=True)
+    looker.start()
+    try:
+        with pytest.raises(SystemExit) as code:
+            sf2rl_main(["sweep", str(path)])
+    finally:
+        done.set()
+        looker.join(5)
+        watcher.stop()
     assert code.value.code == 0
-    client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("dash")
     assert exp is not None
     runs = client.search_runs([exp.experiment_id])
     parent = next(r for r in runs if r.data.tags.get("sf2rl.kind") == "sweep")
     children = [r for r in runs if r.data.tags.get("sf2rl.kind") == "trial"]
-    return {"uri": uri, "work": work, "client": client, "exp": exp, "parent": parent, "children": children}
+    return {"uri": uri, "work": work, "client": client, "exp": exp, "parent": parent, "children": children,
+            "tiles": tiles}  # fmt: skip
 
 
 def test_the_experiment_opens_on_runs_and_the_parent_run_describes_the_sweep(sweep: dict) -> None:
@@ -74,6 +98,19 @@ def test_importance_on_the_parent_run_finds_the_planted_effect(sweep: dict) -> N
     assert {"importance.json", "importance.png", "report"} <= files
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "report")} == {"report/report.html",
                                                                                       "report/report.json"}  # fmt: skip
+
+
+def test_the_watch_mosaic_named_each_tile_s_trial_run_and_untagged_them_when_it_stopped(sweep: dict) -> None:
+    children = {c.info.run_name: c for c in sweep["children"]}
+    labelled = [t for t in sweep["tiles"] if t.get("label")]
+    assert labelled, "the sweep's envs published frames to the mosaic"
+    assert {t["label"] for t in labelled} <= set(children)
+    linked = [t for t in labelled if "run" in t]
+    assert linked, "some tile named its trial's MLflow run"
+    for tile in linked:
+        run = children[tile["label"]]
+        assert tile["run"] == run.info.run_name and tile["run_url"].endswith(f"/runs/{run.info.run_id}")
+    assert not any(WATCH_TAG in c.data.tags for c in sweep["children"]), "the stopped mosaic took its links away"
 
 
 def test_curves_can_be_drawn_against_env_steps_and_wall_time(sweep: dict) -> None:

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 
 from sf2rl.cli.main import build_parser
 from sf2rl.core.config import EnvConfig
+from sf2rl.core.tags import TAG_KIND, WATCH_TAG
 from sf2rl.env.environment import SF2Env
 from sf2rl.play.watch import Watcher
 
@@ -22,8 +24,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-def _play(endpoint: str | None, stop: threading.Event, seed: int, steps: int | None = None) -> int:
-    env = SF2Env(EnvConfig(publish_frames=endpoint, publish_fps=20, frame_skip=4))
+def _play(
+    endpoint: str | None, stop: threading.Event, seed: int, steps: int | None = None, label: str | None = None
+) -> int:
+    env = SF2Env(EnvConfig(publish_frames=endpoint, publish_fps=20, frame_skip=4, publish_label=label))
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     n = 0
@@ -72,6 +76,59 @@ def test_frames_reach_the_page(watcher: Watcher) -> None:
     finally:
         stop.set()
         thread.join(10)
+
+
+def _first_stream(watcher: Watcher, key: str) -> dict:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        streams = watcher.snapshot()
+        if streams and key in streams[0]:
+            return streams[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no stream with {key!r}: {watcher.snapshot()}")
+
+
+def test_a_tile_names_its_trials_mlflow_run_and_the_run_links_back_while_watched(tmp_path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("watched")
+    name = "trial_abc_00000_lr=0.001,frame_skip=4"
+    run = client.create_run(exp, run_name=name, tags={TAG_KIND: "trial"})
+    watcher = Watcher("tcp://127.0.0.1:0", port=0, tracking_uri=uri, mlflow_url="http://127.0.0.1:5999").start()
+    stop = threading.Event()
+    thread = threading.Thread(target=_play, args=(watcher.endpoint, stop, 2, None, name), daemon=True)
+    thread.start()
+    try:
+        stream = _first_stream(watcher, "run")
+        assert stream["label"] == name and stream["run"] == name
+        assert stream["run_url"] == f"http://127.0.0.1:5999/#/experiments/{exp}/runs/{run.info.run_id}"
+        assert client.get_run(run.info.run_id).data.tags[WATCH_TAG] == watcher.url
+    finally:
+        stop.set()
+        thread.join(10)
+        watcher.stop()
+    assert WATCH_TAG not in client.get_run(run.info.run_id).data.tags, "the mosaic is gone: so is its link"
+
+
+def test_labels_that_are_no_trial_id_and_stores_that_do_not_exist_give_no_links(tmp_path) -> None:
+    missing = tmp_path / "none.db"
+    watcher = Watcher("tcp://127.0.0.1:0", port=0, tracking_uri=f"sqlite:///{missing}")
+    assert watcher.links is None and not missing.exists(), "looking must not create an empty store"
+    watcher.stop()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(tracking_uri=uri).create_experiment("watched")
+    watcher = Watcher("tcp://127.0.0.1:0", port=0, tracking_uri=uri).start()
+    assert watcher.links is not None and watcher.links.link("x' or tags.a = 'b") is None
+    stop = threading.Event()
+    thread = threading.Thread(target=_play, args=(watcher.endpoint, stop, 3, None, "no_such_trial"), daemon=True)
+    thread.start()
+    try:
+        stream = _first_stream(watcher, "label")
+        assert stream["label"] == "no_such_trial" and "run" not in stream
+    finally:
+        stop.set()
+        thread.join(10)
+        watcher.stop()
 
 
 @pytest.mark.e2e

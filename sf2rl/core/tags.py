@@ -1,6 +1,6 @@
-"""The MLflow tags sf2rl writes on sweep and trial runs, and reads back in `sf2rl best`.
+"""The MLflow tags sf2rl writes on experiments, sweep and trial runs, and reads back (`sf2rl best`, `ui`, `watch`).
 
-A module of its own so that reading them does not load Ray Tune (which `sweep.tracking` needs).
+A module of its own, in the lowest layer, so that reading them loads neither Ray Tune nor the sweep layer.
 """
 
 from __future__ import annotations
@@ -18,3 +18,5 @@ NOTE_TAG = "mlflow.note.content"
 """MLflow's description field: a sweep's parent run carries the sweep's question."""
 PARENT_TAG = "mlflow.parentRunId"
 """MLflow's link from a trial's run to the sweep's parent run."""
+WATCH_TAG = "sf2rl.watch_url"
+"""On a trial's run while an `sf2rl watch` mosaic shows its matches: the mosaic's address."""

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import pwd
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +97,70 @@ def artifact_dir() -> Path:
     folder = Path(os.environ.get("SF2RL_TEST_ARTIFACTS", "test-artifacts")).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A throwaway PostgreSQL server: where it listens and the role and database MLflow uses."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @property
+    def uri(self) -> str:
+        """SQLAlchemy URI, as compose.yaml's MLflow uses."""
+        return f"postgresql+psycopg2://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
+
+
+def pg_bindir() -> Path | None:
+    """The newest PostgreSQL server binaries Debian installed (/usr/lib/postgresql/<major>/bin)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    return Path(found[-1]).parent if found else None
+
+
+@contextlib.contextmanager
+def postgres_server(port: int, host: str = "127.0.0.1", wrap: tuple[str, ...] = ()) -> Iterator[Postgres]:
+    """A PostgreSQL cluster in a fresh /tmp folder, listening on ``host:port``, removed afterwards.
+
+    ``wrap`` prefixes the server's command (``ip netns exec NS`` runs it on a lab host). PostgreSQL
+    refuses to run as root, so as root it runs as Debian's ``postgres`` system user.
+    """
+    bindir = pg_bindir()
+    if bindir is None:
+        raise FileNotFoundError("PostgreSQL server binaries are missing: apt-get install postgresql (make sysdeps)")
+    as_user: tuple[str, ...] = ()
+    base = Path(tempfile.mkdtemp(prefix="sf2pg-", dir="/tmp"))  # not pytest's tmp_path: private to root
+    if os.geteuid() == 0:
+        account = pwd.getpwnam("postgres")
+        as_user = ("runuser", "-u", "postgres", "--")
+        os.chown(base, account.pw_uid, account.pw_gid)
+    pg = Postgres(host, port, "mlflow", "pg-test-secret", "mlflow")
+    pwfile, data, log = base / "pw", base / "data", base / "server.log"
+    pwfile.write_text(pg.password + "\n")
+    if as_user:
+        os.chown(pwfile, account.pw_uid, account.pw_gid)
+
+    def pg_run(*cmd: str) -> None:
+        out = subprocess.run([*wrap, *as_user, *cmd], capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed: {out.stdout}{out.stderr}")
+
+    started = False
+    try:
+        # Password auth over TCP, as the compose stack uses (the URI carries the password).
+        pg_run(str(bindir / "initdb"), "-D", str(data), "-U", pg.user, f"--pwfile={pwfile}", "--auth-local=trust",
+               "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-instructions")  # fmt: skip
+        # Its socket in our folder; fsync off: a throwaway cluster, speed over durability.
+        options = f"-p {port} -c listen_addresses={host} -k {base} -c fsync=off -c full_page_writes=off"
+        pg_run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
+        started = True
+        pg_run(str(bindir / "createdb"), "-h", str(base), "-p", str(port), "-U", pg.user, pg.database)
+        yield pg
+    finally:
+        if started:
+            with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
+                pg_run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)

@@ -156,7 +156,7 @@ def run_sweep(
                 stop=stop,
                 verbose=0,
                 callbacks=callbacks,
-                failure_config=FailureConfig(max_failures=2),
+                failure_config=FailureConfig(max_failures=sweep.failure.max_retries),
                 checkpoint_config=CheckpointConfig(
                     num_to_keep=sweep.checkpoint.keep,
                     checkpoint_score_attribute=metric,

@@ -154,6 +154,19 @@ class ResourcesConfig(BaseModel):
         description="torch intra-op threads in the trial process (more than one rarely pays for "
         "a small MLP, and costs other trials their core)",
     )
+    custom: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ray custom resources each trial's process needs, e.g. {gpu_box: 1}: trials then run only on "
+        "nodes started with `ray start --resources` offering them (docs/cluster.md)",
+    )
+
+    @field_validator("custom")
+    @classmethod
+    def _positive(cls, custom: dict[str, float]) -> dict[str, float]:
+        for name, amount in custom.items():
+            if not name or name in ("CPU", "GPU", "memory") or amount <= 0:
+                raise ValueError(f"custom resource {name!r}: {amount}; give a named resource a positive amount")
+        return custom
 
 
 class SearchConfig(BaseModel):
@@ -200,6 +213,18 @@ class CheckpointConfig(BaseModel):
 
     every: int = Field(5, ge=1, description="iterations between checkpoints (and one at the end)")
     keep: int = Field(2, ge=1, description="best checkpoints kept per trial, by the sweep metric")
+
+
+class FailureConfig(BaseModel):
+    """What Tune does when a trial's process dies (a lost node, an emulator host gone for good)."""
+
+    model_config = Strict
+
+    max_retries: int = Field(
+        2, ge=-1, le=100,
+        description="times Tune restarts a failed trial from its newest checkpoint before marking it errored "
+        "(-1: without end). The trial keeps its MLflow run across restarts",
+    )  # fmt: skip
 
 
 class EvaluationConfig(BaseModel):
@@ -310,6 +335,7 @@ class SweepConfig(BaseModel):
     stop: StopConfig = Field(default_factory=StopConfig, description="stop criteria per trial")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="per-trial resources")
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="checkpointing")
+    failure: FailureConfig = Field(default_factory=FailureConfig, description="retries of failed trials")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow tracking")
     storage: str = Field(
         default_factory=default_storage,

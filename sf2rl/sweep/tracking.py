@@ -27,6 +27,7 @@ from sf2rl.core.tags import (
     EXPERIMENT_KIND_TAG,
     NOTE_TAG,
     PARENT_TAG,
+    RESTARTS_TAG,
     TAG_KIND,
     TAG_SWEEP,
     TAG_TRIAL,
@@ -193,6 +194,10 @@ class MLflowTracker(Callback):
         self._finished[trial.trial_id] = {"params": trial_params(trial.config), "final": final}
         if self.on_finished is not None:
             self.on_finished(list(self._finished.values()))
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        """Count the restart on the trial's run; the run goes on when Tune restores the trial."""
+        self.tracker.client.set_tag(self._run(trial), RESTARTS_TAG, str(int(getattr(trial, "num_failures", 0))))
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         """Mark the trial's run failed."""

@@ -109,7 +109,10 @@ def configure(config: DQNConfig, sweep: SweepConfig, dqn: DQNOptions) -> DQNConf
         rollout_fragment_length=max(dqn.rollout_fragment_length, dqn.n_step),
     )
     # Ray schedules fractional CPUs fine; its annotation says int.
-    config.resources(num_cpus_for_main_process=res.cpus_per_trial)  # type: ignore[arg-type]
+    config.resources(
+        num_cpus_for_main_process=res.cpus_per_trial,  # type: ignore[arg-type]
+        custom_resources_for_main_process=dict(res.custom),
+    )
     config.reporting(min_sample_timesteps_per_iteration=dqn.steps_per_iteration, metrics_num_episodes_for_smoothing=20)
     config.fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
     config.callbacks(SF2Callbacks)

@@ -283,5 +283,8 @@ if (BENCH_DIR / "training.py").exists():
     SECTIONS["scaling"] = lambda quick: _bench_script("training").run_scaling(quick)
 if (BENCH_DIR / "champion.py").exists():
     SECTIONS["champion"] = lambda quick: _bench_script("champion").run(quick)
+if (BENCH_DIR / "remote.py").exists():
+    SECTIONS["remote"] = lambda quick: _bench_script("remote").run(quick)
+    SECTIONS["cluster_costs"] = lambda quick: _bench_script("remote").costs(quick)
 if (BENCH_DIR / "noop_sanity.py").exists():
     SECTIONS["noop_sanity"] = lambda quick: _bench_script("noop_sanity").run(quick)

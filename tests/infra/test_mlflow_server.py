@@ -9,25 +9,21 @@ Skipped only when PostgreSQL is not installed and CI is unset; in CI it must run
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Postgres, pg_bindir, postgres_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = "tiny-http"
@@ -39,88 +35,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def pg_bindir() -> Path | None:
-    """The newest PostgreSQL server binaries Debian installed (/usr/lib/postgresql/<major>/bin)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    return Path(found[-1]).parent if found else None
-
-
-@dataclass(frozen=True)
-class Postgres:
-    port: int
-    user: str
-    password: str
-    database: str
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
-    bindir = pg_bindir()
-    if bindir is None:
+    if pg_bindir() is None:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL server binaries are missing in CI: apt-get install postgresql (make sysdeps)")
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    # PostgreSQL refuses to run as root: as root, run the server as Debian's `postgres` system user.
-    run_as: dict[str, Any] = {}
-    if os.geteuid() == 0:
-        try:
-            account = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.fail("running as root, and there is no `postgres` user to run PostgreSQL as")
-        run_as = {"user": account.pw_uid, "group": account.pw_gid}
-    # Not pytest's tmp_path: it is private to root, and the server user must reach its data folder.
-    base = Path(tempfile.mkdtemp(prefix="sf2pg-", dir="/tmp"))
-    if run_as:
-        os.chown(base, run_as["user"], run_as["group"])
-    pg = Postgres(free_port(), "mlflow", "pg-test-secret", "mlflow")
-    pwfile, data, log = base / "pw", base / "data", base / "server.log"
-    pwfile.write_text(pg.password + "\n")
-    if run_as:
-        os.chown(pwfile, run_as["user"], run_as["group"])
-
-    def pg_run(*cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, **run_as, **kw)
-        if out.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} failed: {out.stdout}{out.stderr}")
-        return out
-
-    started = False
-    try:
-        # Password auth over TCP, as the compose stack uses (the URI carries the password).
-        pg_run(
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            pg.user,
-            f"--pwfile={pwfile}",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "--encoding=UTF8",
-            "--no-instructions",
-        )
-        # Loopback only, its socket in our folder; fsync off: a throwaway cluster, speed over durability.
-        options = f"-p {pg.port} -c listen_addresses=127.0.0.1 -k {base} -c fsync=off -c full_page_writes=off"
-        pg_run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
-        started = True
-        env = {**os.environ, "PGPASSWORD": pg.password}
-        subprocess.run(
-            [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", pg.user, pg.database],
-            check=True,
-            env=env,
-            capture_output=True,
-            timeout=60,
-        )
+    with postgres_server(free_port()) as pg:
         yield pg
-    finally:
-        if started:
-            subprocess.run(
-                [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                capture_output=True,
-                timeout=60,
-                **run_as,
-            )
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def server_command(

@@ -86,6 +86,10 @@ BAD: list[tuple[str, object, str]] = [
     ),
     ("unknown training loop", {**GOOD, "dqn": {"loop": "fast"}}, "dqn.loop"),
     ("zero torch threads", {**GOOD, "resources": {"torch_threads": 0}}, "resources.torch_threads"),
+    ("retries below -1", {**GOOD, "failure": {"max_retries": -2}}, "failure.max_retries"),
+    ("unknown failure key", {**GOOD, "failure": {"retries": 3}}, "failure.retries"),
+    ("custom resource named CPU", {**GOOD, "resources": {"custom": {"CPU": 1}}}, "resources.custom"),
+    ("custom resource of zero", {**GOOD, "resources": {"custom": {"lab_node": 0}}}, "give a named resource"),
     ("bad name", {**GOOD, "name": "my sweep!"}, "name"),
     ("not a mapping", ["name", "x"], "a sweep file is a mapping"),
 ]

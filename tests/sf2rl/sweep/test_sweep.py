@@ -107,3 +107,14 @@ def test_restore_falls_back_when_the_recorded_checkpoint_was_deleted(finished_sw
         assert algo.step()["episode_return_mean"] is not None  # and it trains on from there
     finally:
         algo.stop()
+
+
+def test_custom_resources_pin_the_trial_process() -> None:
+    """resources.custom reaches the bundle Tune reserves for the trial's own process (the node it runs on)."""
+    from sf2rl.sweep.schema import SweepConfig
+    from sf2rl.sweep.trainable import PooledDQN, base_config
+
+    sweep = SweepConfig(name="pin", resources={"custom": {"windows_host": 1}, "cpus_per_trial": 0.5})
+    bundles = PooledDQN.default_resource_request(base_config(sweep)).bundles
+    assert bundles[0]["windows_host"] == 1 and bundles[0]["CPU"] >= 0.5
+    assert all("windows_host" not in b for b in bundles[1:])

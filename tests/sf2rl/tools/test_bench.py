@@ -102,3 +102,22 @@ def test_champion_section_reads_time_to_each_win_rate_from_the_trials_evaluation
     curves = champion.eval_curves(str(tmp_path), start=100.0)
     assert curves == {"trial_a": [[30.0, 20_000.0, 0.5], [70.0, 40_000.0, 0.85]]}
     assert champion.time_to(curves, (0.5, 0.8, 0.9)) == {"0.50": 30.0, "0.80": 70.0, "0.90": None}
+
+
+@pytest.mark.e2e
+def test_remote_section_measures_each_path_across_namespaces() -> None:
+    from sf2rl.tools.bench import SECTIONS, _bench_script
+
+    assert "remote" in SECTIONS and "cluster_costs" in SECTIONS
+    remote = _bench_script("remote")
+    reason = remote._netns().unavailable_reason()
+    if reason:
+        pytest.skip(f"multi-host lab: {reason}")
+    report = remote.run(steps=200, rounds=1)
+    for path in ("remote_direct", "remote_routed", "loopback"):
+        assert report[path]["steps_per_s"] > 0
+    # The remote hosts' steps crossed the veth pair; the loopback host's did not touch it.
+    assert report["remote_direct"]["bytes_per_step"] > 100 and report["remote_routed"]["bytes_per_step"] > 100
+    assert report["loopback"]["bytes_per_step"] < 1
+    assert report["remote_direct"]["host_cpu_ms_per_step"] > 0
+    assert report["remote_direct_curve"]["steps_per_s"] > 0  # Curve keys reached both ends

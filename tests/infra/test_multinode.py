@@ -15,7 +15,6 @@ host (then it is started again). Nothing but the simulator is faked.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -28,24 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import netns
 import pytest
 import yaml
 from support import pg_bindir, postgres_server
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def _load_netns() -> Any:
-    spec = importlib.util.spec_from_file_location("sf2rl_netns", ROOT / "infra" / "netns.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-netns = _load_netns()
 REASON = netns.unavailable_reason() or (None if pg_bindir() else "PostgreSQL is not installed (make sysdeps)")
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(REASON is not None, reason=f"multi-host lab: {REASON}")]
 

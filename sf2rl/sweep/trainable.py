@@ -113,6 +113,9 @@ def configure(config: DQNConfig, sweep: SweepConfig, dqn: DQNOptions) -> DQNConf
         num_cpus_for_main_process=res.cpus_per_trial,  # type: ignore[arg-type]
         custom_resources_for_main_process=dict(res.custom),
     )
+    # The learner runs in the trial's process, and RLlib reserves max(its CPUs, the process's) for
+    # both: left at "auto" (1 CPU), a cpus_per_trial below 1 would still reserve a whole CPU.
+    config.learners(num_learners=0, num_cpus_per_learner=res.cpus_per_trial)  # type: ignore[arg-type]
     config.reporting(min_sample_timesteps_per_iteration=dqn.steps_per_iteration, metrics_num_episodes_for_smoothing=20)
     config.fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
     config.callbacks(SF2Callbacks)

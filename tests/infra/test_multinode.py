@@ -86,9 +86,8 @@ class Cluster:
     def start_node(self) -> None:
         """A Ray worker node on the node host, joined to the head; waits until the head sees it."""
         resources = json.dumps({"lab_node": 4})
-        # 4 logical CPUs on 2 cores: an RLlib trial asks for a whole CPU for its learner, and 4 trials must run at once.
         cmd = [str(BIN / "ray"), "start", "--block", "--address", self.ray_address,
-               "--node-ip-address", self.lab.addr("node"), "--num-cpus", "4", "--resources", resources,
+               "--node-ip-address", self.lab.addr("node"), "--num-cpus", "2", "--resources", resources,
                "--object-store-memory", str(100 * 2**20), "--disable-usage-stats"]  # fmt: skip
         self.lab.popen("node", *cmd, stdout=self.log("ray-node"), stderr=subprocess.STDOUT)
         code = (
@@ -156,7 +155,8 @@ class Cluster:
             "print(json.dumps([{'name': r.info.run_name, 'status': r.info.status,"
             " 'seconds': r.data.metrics.get('time_total_s', 0),"
             " 'restarts': int(r.data.tags.get('sf2rl.restarts', 0)),"
-            " 'env_step_failures': r.data.metrics.get('env_step_failures', 0)} for r in runs]))"
+            " 'env_step_failures': [m.value for m in c.get_metric_history(r.info.run_id, 'env_step_failures')]}"
+            " for r in runs]))"
         )
         out = self.python("head", code)
         assert out.returncode == 0, out.stderr[-2000:]
@@ -292,7 +292,13 @@ def test_connect_trials_survive_the_loss_of_the_emulator_host(cluster: Cluster) 
     cluster.lab.kill_host("emu")
     time.sleep(2)
     cluster.start_emu()
+
+    def leased_again() -> bool:
+        out = cluster.ping("node", keyed=True)
+        return out.returncode == 0 and json.loads(out.stdout)["free"] == EMU_SLOTS - 4
+
+    # The restarted host starts with no leases: both trials' 2 envs each must lease from it again.
+    _wait("both trials lease again from the restarted host", leased_again, 120, log)
     _finished(cluster, "lab-emu", proc, log, seconds)
-    # Each trial felt the loss: its envs were rebuilt on fresh leases, or Tune restarted it.
     runs = cluster.child_runs("lab-emu")
-    assert all(r["env_step_failures"] > 0 or r["restarts"] >= 1 for r in runs), runs
+    assert all(max(r["env_step_failures"], default=0) > 0 or r["restarts"] >= 1 for r in runs), runs

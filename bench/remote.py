@@ -17,7 +17,6 @@ Needs root and `ip`; without them the section says why and measures nothing.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import statistics
@@ -27,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sf2rl.tools.bench import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -85,12 +86,8 @@ print(json.dumps(out))
 
 
 def _netns() -> Any:
-    spec = importlib.util.spec_from_file_location("sf2rl_netns", ROOT / "infra" / "netns.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """infra/netns.py, the namespace lab (a script of the checkout, like this one)."""
+    return load_script(ROOT / "infra" / "netns.py", "sf2rl_netns")
 
 
 def _wait_ping(lab: Any, endpoint: str, keys: dict[str, str] | None) -> None:

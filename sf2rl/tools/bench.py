@@ -261,16 +261,21 @@ SECTIONS["tracking"] = bench_tracking
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 
 
-def _bench_script(name: str) -> Any:
-    """A benchmark module from the checkout's bench/ folder (they are scripts, not package code)."""
-    spec = importlib.util.spec_from_file_location(f"sf2rl_bench_{name}", BENCH_DIR / f"{name}.py")
+def load_script(path: Path, name: str) -> Any:
+    """A script of the checkout (bench/, infra/) as a module: they are scripts, not package code."""
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise FileNotFoundError(BENCH_DIR / f"{name}.py")
+        raise FileNotFoundError(path)
     module = importlib.util.module_from_spec(spec)
     # Registered so that process pools can pickle the script's functions by reference.
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _bench_script(name: str) -> Any:
+    """A benchmark module from the checkout's bench/ folder."""
+    return load_script(BENCH_DIR / f"{name}.py", f"sf2rl_bench_{name}")
 
 
 if (BENCH_DIR / "sim_speed.py").exists():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import zmq
 import zmq.auth
@@ -17,18 +18,29 @@ from emulator_worker.backends import BACKENDS
 from emulator_worker.instances import SPIN_US
 from emulator_worker.server import HostConfig, WorkerHost, is_local
 
+SECRET_MODE = 0o600
+KEY_DIR_MODE = 0o700
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit 2), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _fail(message: str) -> int:
+    print(f"emulator-worker: {message}", file=sys.stderr)
+    return 2
+
 
 def _serve(args: argparse.Namespace) -> int:
-    options = json.loads(args.backend_options)
-    if args.authorized_keys and not args.curve_secret_key:
-        print("--authorized-keys needs --curve-secret-key (the host's own key pair)", file=sys.stderr)
-        return 2
-    if not is_local(args.bind) and not args.curve_secret_key:
-        print(
-            f"warning: {args.bind} is reachable from the network without CurveZMQ; "
-            "pass --curve-secret-key and --authorized-keys (see `emulator-worker keygen`)",
-            file=sys.stderr,
-        )
+    try:
+        options = json.loads(args.backend_options)
+    except ValueError as e:
+        return _fail(f"--backend-options is not valid JSON ({e}): {args.backend_options!r}")
+    if not isinstance(options, dict):
+        return _fail(f"--backend-options must be a JSON object, got {args.backend_options!r}")
     config = HostConfig(
         backend=args.backend,
         backend_options=options,
@@ -36,22 +48,37 @@ def _serve(args: argparse.Namespace) -> int:
         bind=args.bind,
         curve_secret_key=Path(args.curve_secret_key) if args.curve_secret_key else None,
         authorized_keys=Path(args.authorized_keys) if args.authorized_keys else None,
+        allow_any_client=args.allow_any_client,
         parent_pid=args.parent_pid,
         idle_exit=args.idle_exit,
         instance_timeout=args.instance_timeout,
+        start_timeout=args.start_timeout,
+        breaker_cooldown=args.breaker_cooldown,
         direct=False if args.no_direct else (True if args.direct_ports is not None else None),
         direct_port_base=args.direct_ports,
         spin_us=args.spin_us,
         games_per_instance=args.games_per_instance,
     )
     try:
-        host = WorkerHost(config)
+        host = WorkerHost(config)  # checks the settings and the key files first
     except ValueError as e:
-        print(f"{e}", file=sys.stderr)
-        return 2
+        return _fail(str(e))
     except zmq.ZMQError as e:
-        print(f"cannot bind {args.bind}: {e}; pick a free port or another --bind", file=sys.stderr)
-        return 2
+        return _fail(f"cannot bind {args.bind}: {e}; pick a free port or another --bind")
+    except OSError as e:
+        return _fail(f"cannot start the host: {e}")
+    if config.curve_secret_key is None and not is_local(args.bind):
+        print(
+            f"warning: {args.bind} is reachable from the network without CurveZMQ; "
+            "pass --curve-secret-key and --authorized-keys (see `emulator-worker keygen`)",
+            file=sys.stderr,
+        )
+    elif config.allow_any_client:
+        print(
+            f"warning: --allow-any-client: CurveZMQ encrypts but admits every client; anyone who reaches "
+            f"{args.bind} can lease and drive its emulators (pass --authorized-keys to choose who)",
+            file=sys.stderr,
+        )
     host.serve_forever()
     return 0
 
@@ -89,7 +116,12 @@ def load_client_curve(server_public: str, client_secret: str) -> tuple[bytes, by
 
 
 def _ping(args: argparse.Namespace) -> int:
-    curve = load_client_curve(args.server_key, args.client_key) if args.server_key else None
+    if bool(args.server_key) != bool(args.client_key):
+        return _fail("ping with CurveZMQ needs both --server-key and --client-key")
+    try:
+        curve = load_client_curve(args.server_key, args.client_key) if args.server_key else None
+    except (OSError, ValueError) as e:
+        return _fail(f"cannot read the keys: {e}")
     try:
         info = ping(args.endpoint, args.timeout_ms, curve)
     except (TimeoutError, RuntimeError) as e:
@@ -105,11 +137,30 @@ def _ping(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_key_pair(folder: Path, name: str) -> tuple[Path, Path]:
+    """Write ``name.key`` and ``name.key_secret`` into ``folder`` (made 0700); the secret file is 0600."""
+    folder.mkdir(mode=KEY_DIR_MODE, parents=True, exist_ok=True)
+    if sys.platform != "win32" and folder.stat().st_mode & 0o077:
+        os.chmod(folder, KEY_DIR_MODE)  # an existing folder too: nobody else may list or enter it
+        print(f"note: {folder} is now mode 0700 (it holds a secret key)", file=sys.stderr)
+    old_umask = os.umask(0o077)  # never, not even for a moment, readable by others
+    try:
+        public, secret = zmq.auth.create_certificates(str(folder), name)
+    finally:
+        os.umask(old_umask)
+    os.chmod(secret, SECRET_MODE)  # create_certificates keeps the mode of a file it overwrites
+    os.chmod(public, 0o644)  # the public half is meant to be shared
+    return Path(public), Path(secret)
+
+
 def _keygen(args: argparse.Namespace) -> int:
-    out = Path(args.dir)
-    out.mkdir(parents=True, exist_ok=True)
-    public, secret = zmq.auth.create_certificates(str(out), args.name)
-    print(f"public key: {public}\nsecret key: {secret}  (keep private)")
+    if not args.name or "/" in args.name or "\\" in args.name or args.name in (".", ".."):
+        return _fail(f"--name must be a plain file name, got {args.name!r}")
+    try:
+        public, secret = write_key_pair(Path(args.dir), args.name)
+    except OSError as e:
+        return _fail(f"cannot write keys into {args.dir}: {e}")
+    print(f"public key: {public}\nsecret key: {secret}  (keep private; mode 0600 in a 0700 folder)")
     print(
         f"share only {Path(public).name}: a host lists its clients' public keys in --authorized-keys; "
         "clients name the host's public key as server_key (emulator-worker ping --server-key)"
@@ -119,7 +170,7 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    ap = argparse.ArgumentParser(prog="emulator-worker", description=__doc__)
+    ap = _Parser(prog="emulator-worker", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve emulator slots over ZeroMQ")
     s.add_argument("--backend", choices=sorted(BACKENDS), default="sim")
@@ -133,9 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bind", default="tcp://127.0.0.1:5555", help="endpoint to bind; loopback by default")
     s.add_argument("--curve-secret-key", help="host key pair file (.key_secret) to require CurveZMQ")
     s.add_argument("--authorized-keys", help="folder of client public keys (.key) allowed to connect")
+    s.add_argument(
+        "--allow-any-client", action="store_true",
+        help="with --curve-secret-key but no --authorized-keys: admit every client (encrypted, not "
+        "authenticated; warns)",
+    )  # fmt: skip
     s.add_argument("--parent-pid", type=int, help="exit when this process dies (trial-owned pools)")
     s.add_argument("--idle-exit", type=float, help="exit after this many seconds with no lease")
     s.add_argument("--instance-timeout", type=float, default=60.0, help="restart an instance stuck this long")
+    s.add_argument(
+        "--start-timeout", type=float, default=120.0,
+        help="restart an instance that is not ready this many seconds after it was started",
+    )  # fmt: skip
+    s.add_argument(
+        "--breaker-cooldown", type=float, default=30.0, metavar="S",
+        help="a slot whose instance crash-loops (or cannot start) answers every request with an error "
+        "for S seconds, then its instance is tried again",
+    )  # fmt: skip
     s.add_argument("--no-direct", action="store_true", help="route every request through the host (one port)")
     s.add_argument(
         "--direct-ports", type=int, metavar="START",

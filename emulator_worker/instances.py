@@ -6,6 +6,10 @@ several for backends that allow it (the simulator), routed by lease and slot. Th
 (a DEALER to the host's internal ROUTER: readiness, lease grants, health pings,
 forwarded requests) and binds its own data socket, which clients holding its lease
 talk to directly: one hop instead of two on every step.
+
+Every message on the control link starts with a :class:`~emulator_worker.protocol.Control`
+word; forwarded requests and their replies travel in FORWARD/REPLY envelopes, so a client's
+routing id (which the client chooses) is never read as a word of that link.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +36,27 @@ from emulator_worker import protocol as p
 from emulator_worker.backends import Backend, ResetOptions, create_backend
 
 GRANT_WAIT_S = 0.5
+"""How long a direct request whose lease this instance does not know waits for the host's grant."""
+MAX_PARKED = 64
+"""Direct requests waiting for a grant at once; more are refused at once."""
 SPIN_US = 200
 """Default time an instance polls for its lessee's next request after a reply, before sleeping."""
+CLIENT_HWM = 256
+"""High-water mark (messages per peer) of the sockets clients reach: a lessee has at most one request
+in flight per slot (64 at most) plus heartbeats."""
+LINK_HWM = 1024
+"""High-water mark of the host's link to its instances: above the host's bound on forwarded requests
+per instance, so the link never drops one."""
+BIND_RETRY_S = 5.0
+"""How long an instance retries binding its data socket while the port is still held (e.g. by the
+host's stand-in for a broken slot, which it closes just before restarting the instance)."""
+
+
+def limit_socket(sock: zmq.Socket[bytes], hwm: int = CLIENT_HWM) -> None:
+    """Bound what a peer can queue on or push into ``sock``: high-water marks and a maximum frame size."""
+    sock.setsockopt(zmq.SNDHWM, hwm)
+    sock.setsockopt(zmq.RCVHWM, hwm)
+    sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_MESSAGE_BYTES)
 
 
 def set_parent_death_signal() -> None:
@@ -158,12 +182,16 @@ class Games:
 
     def grant(self, lease: str, game: int, slot: int) -> None:
         """Game ``game`` now answers to ``lease``'s slot ``slot``; it must reset before stepping."""
+        if not 0 <= game < len(self.executors):
+            raise ValueError(f"no game {game} in this instance")
         self._unroute(game)
         self.executors[game].grant(lease)
         self.routes[(lease, slot)] = game
 
     def revoke(self, game: int) -> None:
         """Game ``game``'s lease ended."""
+        if not 0 <= game < len(self.executors):
+            raise ValueError(f"no game {game} in this instance")
         self._unroute(game)
         self.executors[game].revoke()
 
@@ -203,14 +231,23 @@ class DataSocket:
 def _data_socket(ctx: zmq.Context[Any], spec: DataSocket) -> zmq.Socket[bytes]:
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
+    limit_socket(sock)
     if spec.curve_secret_key:
         public, secret = zmq.auth.load_certificate(spec.curve_secret_key)
         auth = ThreadAuthenticator(ctx)
         auth.start()
+        # The host only starts with an allow-list or an explicit --allow-any-client.
         auth.configure_curve(domain="*", location=spec.authorized_keys or zmq.auth.CURVE_ALLOW_ANY)
         sock.curve_secretkey, sock.curve_publickey, sock.curve_server = secret, public, True
-    sock.bind(spec.bind)
-    return sock
+    deadline = time.monotonic() + BIND_RETRY_S
+    while True:
+        try:
+            sock.bind(spec.bind)
+            return sock
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _spin(sockets: tuple[zmq.Socket[bytes], ...], seconds: float) -> bool:
@@ -258,6 +295,84 @@ class Spinner:
         self.replied_at = time.perf_counter()
 
 
+class Link:
+    """What an instance does with each message it receives, on its control link and its data socket.
+
+    Control messages come from the host only and start with a :class:`p.Control` word; anything
+    else on that link is not a message of the link and is ignored. A client's request arrives in
+    a FORWARD envelope and its reply leaves in a REPLY one, the client's routing id only ever an
+    address. Nothing a message holds can raise out of here: a bad control message is dropped.
+
+    A direct request for a lease this instance has not been granted yet is parked (the host grants
+    before it answers the lease, but the grant may still be in flight) and answered when the grant
+    comes or after :data:`GRANT_WAIT_S`, so such requests never stall the other games' lessees.
+    """
+
+    def __init__(self, games: Games, control: zmq.Socket[bytes], direct: zmq.Socket[bytes] | None = None,
+                 spinner: Spinner | None = None) -> None:  # fmt: skip
+        self.games = games
+        self.control = control
+        self.direct = direct
+        self.spinner = spinner or Spinner(0.0)
+        self.sockets = (control,) if direct is None else (direct, control)
+        self.parked: deque[tuple[float, bytes, list[bytes], p.Request]] = deque()
+
+    def on_control(self, msg: list[bytes]) -> None:
+        """Act on one message from the host."""
+        if not msg:
+            return
+        tag, args = msg[0], msg[1:]
+        try:
+            if tag == p.Control.FORWARD.value and len(args) >= 2:
+                self.spinner.received()
+                client, frames = args[0], args[1:]
+                reply = self.games.handle(frames, Executor.decode(frames))
+                self.control.send_multipart([p.Control.REPLY.value, client, *reply], copy=False)
+                self.spinner.replied(self.sockets)
+            elif tag == p.Control.GRANT.value and len(args) == 3:
+                self.games.grant(args[0].decode(), int(args[1]), int(args[2]))
+                self.unpark()
+            elif tag == p.Control.REVOKE.value and len(args) == 1:
+                self.games.revoke(int(args[0]))
+            elif tag == p.Control.PING.value:
+                self.control.send(p.Control.PONG.value)
+        except (ValueError, UnicodeDecodeError) as e:
+            print(f"instance: dropped a malformed control message: {e}", file=sys.stderr, flush=True)
+
+    def on_direct(self, msg: list[bytes]) -> None:
+        """Answer one request a lessee sent to the data socket (or park it until its grant)."""
+        if self.direct is None or len(msg) < 2:
+            return  # a routing id with nothing after it cannot be answered
+        client, frames = msg[0], msg[1:]
+        self.spinner.received()
+        req = Executor.decode(frames)
+        if req is not None and not self.games.admits(req) and len(self.parked) < MAX_PARKED:
+            self.parked.append((time.monotonic() + GRANT_WAIT_S, client, frames, req))
+            return
+        self.direct.send_multipart([client, *self.games.handle(frames, req)], copy=False)
+        self.spinner.replied(self.sockets)
+
+    def unpark(self, now: float | None = None) -> None:
+        """Answer the parked requests whose grant came, and those that waited long enough (then refused)."""
+        if not self.parked or self.direct is None:
+            return
+        now = time.monotonic() if now is None else now
+        still: deque[tuple[float, bytes, list[bytes], p.Request]] = deque()
+        for entry in self.parked:
+            deadline, client, frames, req = entry
+            if self.games.admits(req) or now >= deadline:
+                self.direct.send_multipart([client, *self.games.handle(frames, req)], copy=False)
+            else:
+                still.append(entry)
+        self.parked = still
+
+    def timeout_ms(self) -> int | None:
+        """How long the main loop may sleep: until the first parked request's deadline, or for ever."""
+        if not self.parked:
+            return None
+        return max(0, int((self.parked[0][0] - time.monotonic()) * 1000) + 1)
+
+
 def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identity: bytes,
                    data: DataSocket | None = None, spin_us: int = SPIN_US, games: int = 1) -> None:  # fmt: skip
     """Child main loop: build the backends, announce READY, serve the host and direct clients."""
@@ -265,6 +380,7 @@ def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identit
     control = ctx.socket(zmq.DEALER)
     control.setsockopt(zmq.IDENTITY, identity)
     control.setsockopt(zmq.LINGER, 1000)
+    limit_socket(control, LINK_HWM)
     control.connect(endpoint)
     try:
         executors = Games([Executor(create_backend(backend, **options), check_lease=True) for _ in range(games)])
@@ -280,37 +396,15 @@ def serve_instance(backend: str, options: dict[str, Any], endpoint: str, identit
     poller.register(control, zmq.POLLIN)
     if direct is not None:
         poller.register(direct, zmq.POLLIN)
-    sockets = (control,) if direct is None else (direct, control)
-    spinner = Spinner(spin_us * 1e-6)
-
-    def on_control(msg: list[bytes]) -> None:
-        tag = msg[0]
-        if tag == p.Control.GRANT.value:
-            executors.grant(msg[1].decode(), int(msg[2]), int(msg[3]))
-        elif tag == p.Control.REVOKE.value:
-            executors.revoke(int(msg[1]))
-        elif tag == p.Control.PING.value:
-            control.send(p.Control.PONG.value)
-        else:  # a request the host forwarded: [client identity, *frames]
-            spinner.received()
-            frames = msg[1:]
-            control.send_multipart([tag, *executors.handle(frames, Executor.decode(frames))], copy=False)
-            spinner.replied(sockets)
-
+    link = Link(executors, control, direct, Spinner(spin_us * 1e-6))
     try:
         while True:
-            events = dict(poller.poll())
+            events = dict(poller.poll(link.timeout_ms()))
             if control in events:
-                on_control(control.recv_multipart())
+                link.on_control(control.recv_multipart())
             if direct is not None and direct in events:
-                client, *frames = direct.recv_multipart()
-                spinner.received()
-                req = Executor.decode(frames)
-                if not executors.admits(req) and control.poll(int(GRANT_WAIT_S * 1000)):
-                    # The host grants before it answers the lease, but the grant may still be in flight.
-                    on_control(control.recv_multipart())
-                direct.send_multipart([client, *executors.handle(frames, req)], copy=False)
-                spinner.replied(sockets)
+                link.on_direct(direct.recv_multipart())
+            link.unpark()
     finally:
         # Emulators with processes of their own (EmuHawk) must not outlive us.
         executors.close()
@@ -330,6 +424,8 @@ class Instance:
         self.options = options
         self.endpoint = endpoint
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        """When the running child was started (monotonic), to tell one stuck while starting."""
 
     def start(self) -> None:
         """Launch the child process."""
@@ -360,6 +456,7 @@ class Instance:
         if sys.platform == "linux":
             kwargs["preexec_fn"] = set_parent_death_signal
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **kwargs)
+        self.started_at = time.monotonic()
 
     @property
     def alive(self) -> bool:

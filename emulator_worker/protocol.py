@@ -24,6 +24,8 @@ MAX_RAM_RANGES = 64
 MAX_SEGMENTS = 64
 MAX_BUFFER_BYTES = 64 * 1024 * 1024
 MAX_BUTTON_MASK = (1 << 32) - 1
+MAX_MESSAGE_BYTES = MAX_BUFFER_BYTES + MAX_HEADER_BYTES
+"""ZeroMQ's per-frame limit on every socket of a host (``zmq.MAXMSGSIZE``): a peer that sends more is cut off."""
 
 
 class Command(enum.StrEnum):
@@ -41,7 +43,13 @@ class Command(enum.StrEnum):
 
 
 class Control(bytes, enum.Enum):
-    """Frames on the host's private link to its instance processes (never seen by clients)."""
+    """The first frame of every message on the host's private link to its instance processes.
+
+    Every message on that link starts with one of these words, chosen by the host or the
+    instance, never by a client. A client's request travels inside a FORWARD envelope and its
+    reply inside a REPLY one, with the client's routing id (which a client may choose freely,
+    e.g. ``b"READY"``) in the frame after the word, where it is only ever an address.
+    """
 
     READY = b"READY"  # instance -> host: backend up; a JSON frame with its buttons follows
     FAILED = b"FAILED"  # instance -> host: backend could not start; the reason follows
@@ -49,6 +57,8 @@ class Control(bytes, enum.Enum):
     REVOKE = b"REVOKE"  # host -> instance: the lease ended; forget its match
     PING = b"PING"  # host -> instance: are you alive?
     PONG = b"PONG"  # instance -> host: yes
+    FORWARD = b"FORWARD"  # host -> instance: [client routing id, *request frames]
+    REPLY = b"REPLY"  # instance -> host: [client routing id, *reply frames]
 
 
 class ErrorType(enum.StrEnum):

@@ -1,4 +1,5 @@
-"""An instance's wait for its next request: a bounded poll before it sleeps, only while it pays."""
+"""An instance process's message handling: its control link, its direct socket, and the bounded poll
+for its next request before it sleeps, only while that pays."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
-from emulator_worker.instances import Spinner, _spin
+from emulator_worker import protocol as p
+from emulator_worker.backends import create_backend
+from emulator_worker.instances import GRANT_WAIT_S, Executor, Games, Link, Spinner, _spin
 
 _names = itertools.count()
 
@@ -69,3 +72,83 @@ def test_spin_us_zero_never_polls(pair: tuple[zmq.Socket[bytes], zmq.Socket[byte
     spinner.replied((b,))
     spinner.received()
     assert not spinner.active
+
+
+@pytest.fixture
+def link(pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]]) -> Iterator[tuple[Link, zmq.Socket[bytes]]]:
+    """An instance's message handling with two simulator games; ``host`` is the host's end of its link."""
+    host, control = pair
+    games = Games([Executor(create_backend("sim"), check_lease=True) for _ in range(2)])
+    yield Link(games, control), host
+    games.close()
+
+
+def _reply(host: zmq.Socket[bytes]) -> list[bytes]:
+    assert host.poll(5000), "the instance did not answer"
+    return host.recv_multipart()
+
+
+def test_a_client_routing_id_is_only_an_address_on_the_instance_link(link: tuple[Link, zmq.Socket[bytes]]) -> None:
+    instance, host = link
+    instance.on_control([p.Control.GRANT.value, b"lease-a", b"0", b"0"])
+    instance.on_control([p.Control.GRANT.value, b"lease-b", b"1", b"0"])
+    for i, client in enumerate([c.value for c in p.Control]):
+        request = p.encode_request(p.Reset(id=i + 1, lease="lease-a", seed=i))
+        instance.on_control([p.Control.FORWARD.value, client, *request])
+        word, to, *frames = _reply(host)
+        assert (word, to) == (p.Control.REPLY.value, client)
+        reply = p.decode_reply(frames)
+        assert isinstance(reply, p.Reply) and reply.id == i + 1
+    # No id granted, revoked or pinged anything: both games still answer to their leases.
+    assert instance.games.routes == {("lease-a", 0): 0, ("lease-b", 0): 1}
+    assert not host.poll(50)
+
+
+def test_malformed_control_messages_are_dropped(link: tuple[Link, zmq.Socket[bytes]], capsys) -> None:
+    instance, host = link
+    instance.on_control([p.Control.GRANT.value, b"lease-a", b"0", b"0"])
+    for msg in (
+        [],
+        [b"GRANT"],
+        [p.Control.GRANT.value, b"\xff\xfe", b"0", b"0"],
+        [p.Control.GRANT.value, b"x", b"nine", b"0"],
+        [p.Control.GRANT.value, b"x", b"7", b"0"],  # no game 7 here
+        [p.Control.REVOKE.value, b"\x85\xa1v"],
+        [p.Control.REVOKE.value, b"-1"],
+        [p.Control.FORWARD.value],
+        [p.Control.REPLY.value, b"c", b"x"],
+        [b"somebody", *p.encode_request(p.Reset(id=1, lease="lease-a"))],
+    ):
+        instance.on_control(msg)
+    assert instance.games.routes == {("lease-a", 0): 0}
+    assert not host.poll(50), "nothing there asks for an answer"
+    instance.on_control([p.Control.PING.value])
+    assert _reply(host) == [p.Control.PONG.value]
+
+
+def test_direct_requests_awaiting_a_grant_do_not_hold_up_other_lessees(link: tuple[Link, zmq.Socket[bytes]]) -> None:
+    instance, _ = link
+    ctx = zmq.Context.instance()
+    direct, client = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
+    name = f"inproc://direct-{next(_names)}"
+    direct.bind(name)
+    client.connect(name)
+    instance.direct = direct
+    try:
+        instance.on_control([p.Control.GRANT.value, b"known", b"0", b"0"])
+        t0 = time.perf_counter()
+        for rid, lease in ((1, "not-yet"), (2, "known")):
+            client.send_multipart(p.encode_request(p.Reset(id=rid, lease=lease)))
+            assert direct.poll(5000)
+            instance.on_direct(direct.recv_multipart())
+        assert time.perf_counter() - t0 < GRANT_WAIT_S, "a request for an unknown lease made the next one wait"
+        assert client.poll(5000) and p.decode_reply(client.recv_multipart()).id == 2
+        assert instance.timeout_ms() is not None  # the main loop wakes for the parked request's deadline
+        instance.on_control([p.Control.GRANT.value, b"not-yet", b"1", b"0"])  # the grant that was in flight
+        assert client.poll(5000)
+        reply = p.decode_reply(client.recv_multipart())
+        assert isinstance(reply, p.Reply) and reply.id == 1
+        assert not instance.parked and instance.timeout_ms() is None
+    finally:
+        direct.close(0)
+        client.close(0)

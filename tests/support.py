@@ -18,18 +18,29 @@ from typing import Any
 from sf2rl.core.config import EnvConfig
 
 
-def save_module(path: Path, cfg: EnvConfig) -> Path:
-    """An untrained DQN RLModule for ``cfg``'s spaces, saved as a bare module checkpoint (no Ray runtime)."""
+def save_module(path: Path, cfg: EnvConfig, export: Path | None = None) -> Path:
+    """An untrained DQN RLModule for ``cfg``'s spaces, saved as a bare module checkpoint (no Ray runtime).
+
+    Its sf2rl policy export goes into ``export`` (default ``path`` itself; an algorithm checkpoint's root
+    when ``path`` is the module folder inside one).
+    """
     from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
+    from sf2rl.agents.export import write_export
     from sf2rl.env.environment import spaces
 
     obs, act = spaces(cfg)
     model = DefaultModelConfig(fcnet_hiddens=[16], head_fcnet_hiddens=[16])
-    DQNConfig().environment(observation_space=obs, action_space=act).rl_module(
-        model_config=model
-    ).get_rl_module_spec().build().save_to_path(path)
+    module = (
+        DQNConfig()
+        .environment(observation_space=obs, action_space=act)
+        .rl_module(model_config=model)
+        .get_rl_module_spec()
+        .build()
+    )
+    module.save_to_path(path)
+    write_export(module, cfg, export or path)  # what a trial writes beside RLlib's checkpoint; policies load it
     return path
 
 

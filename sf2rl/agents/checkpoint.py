@@ -1,14 +1,18 @@
 """Trained checkpoints as policies: restored for light inference, checked against the env they meet.
 
 A checkpoint records the env options it trained with; loading it against an env
-checks that action set, obs mode, action count and obs shape agree. RLlib and torch
-are imported only when a module is actually restored.
+checks that action set, obs mode, action count and obs shape agree. Policies load from
+the checkpoint's sf2rl policy export (:mod:`sf2rl.agents.export`: weights and JSON), never
+from RLlib's pickles, unless the user says a checkpoint is their own
+(``SF2RL_TRUST_PICKLED_CHECKPOINTS=1``, for checkpoints from before the export existed).
+RLlib and torch are imported only when a module is actually restored.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sf2rl.agents.baselines import BASELINES, RandomPolicy, Seat
+from sf2rl.agents.export import TRUST_PICKLES, export_dir, load_module, recorded_env
 from sf2rl.agents.policy import Policy
 from sf2rl.core.config import EnvConfig
 from sf2rl.core.defaults import ENV_KEY
@@ -34,6 +39,8 @@ def module_path(checkpoint: str | Path) -> Path:
     root = Path(checkpoint)
     if not root.exists():
         raise CheckpointError(f"checkpoint {root} does not exist")
+    if export_dir(root) is not None:
+        return root
     for candidate in (root / MODULE_SUBDIR, root):
         if (candidate / "module_state.pt").exists() or (candidate / "class_and_ctor_args.pkl").exists():
             return candidate
@@ -51,7 +58,15 @@ class CheckpointPolicy:
         path = path.resolve()  # RLlib reads checkpoints through pyarrow, which wants absolute paths
         self.path = path
         self.name = _label(path)
-        if module is None:
+        if module is None and (exported := export_dir(path)) is not None:
+            module = load_module(exported)
+        elif module is None:
+            if not trusts_pickles():
+                raise CheckpointError(
+                    f"{path} has no sf2rl policy export ({path.name}/sf2rl_policy); loading RLlib's pickled module "
+                    f"would run code from the file. If the checkpoint is your own, from an sf2rl that wrote no "
+                    f"exports, set {TRUST_PICKLES}=1"
+                )
             # RLlib warns about its own internal RLModuleConfig on every restore; nothing a user can act on.
             quiet = logging.getLogger("ray._common.deprecation")
             level = quiet.level
@@ -130,9 +145,18 @@ def _recorded(root: str, mtime: float) -> EnvConfig | None:
     return EnvConfig(**{k: v for k, v in recorded.items() if k in EnvConfig.model_fields})
 
 
+def trusts_pickles() -> bool:
+    """Whether the user allowed loading checkpoints from RLlib's pickles (their own, older checkpoints)."""
+    return os.environ.get(TRUST_PICKLES, "") == "1"
+
+
 def recorded_env_config(checkpoint: str | Path) -> EnvConfig | None:
-    """The env options a checkpoint was trained with (from the trial's saved config), if it records them."""
+    """The env options a checkpoint was trained with (from its export, else the trial's saved config), if known."""
     root = Path(checkpoint)
+    if (exported := export_dir(root)) is not None:
+        return recorded_env(exported)
+    if not trusts_pickles():
+        return None
     ctor = root / "class_and_ctor_args.pkl"
     return _recorded(str(root.resolve()), ctor.stat().st_mtime if ctor.exists() else 0.0)
 

@@ -10,8 +10,9 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from sf2rl.agents.export import EXPORT_DIR, WEIGHTS, export_dir, sha256
 from sf2rl.core.errors import CheckpointError
-from sf2rl.core.tags import TAG_KIND
+from sf2rl.core.tags import POLICY_SHA_TAG, TAG_KIND
 
 
 @dataclass(frozen=True)
@@ -55,5 +56,24 @@ def best_checkpoint(uri: str, experiment: str, out: Path) -> BestCheckpoint:
     sign = 1 if mode == "max" else -1
     score, run = max(scored, key=lambda s: sign * s[0])
     out.mkdir(parents=True, exist_ok=True)
-    local = client.download_artifacts(run.info.run_id, "checkpoint", str(out))
-    return BestCheckpoint(run.info.run_id, run.info.run_name or run.info.run_id, metric, score, Path(local))
+    local = Path(client.download_artifacts(run.info.run_id, "checkpoint", str(out)))
+    verify(local, run.data.tags.get(POLICY_SHA_TAG), run.info.run_id)
+    return BestCheckpoint(run.info.run_id, run.info.run_name or run.info.run_id, metric, score, local)
+
+
+def verify(checkpoint: Path, recorded: str | None, run_id: str) -> None:
+    """Check a downloaded checkpoint's policy weights against the SHA-256 its run recorded when it was logged."""
+    exported = export_dir(checkpoint)
+    if exported is None:
+        raise CheckpointError(
+            f"the checkpoint of run {run_id} has no sf2rl policy export ({EXPORT_DIR}); it was logged by an older "
+            "sf2rl, and loading it would unpickle RLlib's files (see docs/security.md)"
+        )
+    if recorded is None:
+        raise CheckpointError(f"run {run_id} records no {POLICY_SHA_TAG}: its checkpoint cannot be verified")
+    found = sha256(exported / WEIGHTS)
+    if found != recorded:
+        raise CheckpointError(
+            f"the downloaded policy of run {run_id} has SHA-256 {found[:12]}..., but the run recorded "
+            f"{recorded[:12]}... when it was logged: the artifact was changed since; do not load it"
+        )

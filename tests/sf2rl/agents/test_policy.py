@@ -23,7 +23,7 @@ from sf2rl.env.environment import SF2Env
 
 def save_algorithm_layout(root: Path, cfg: EnvConfig) -> Path:
     """A module placed where an algorithm checkpoint keeps it, as Tune writes them into a trial folder."""
-    save_module(root / MODULE_SUBDIR, cfg)
+    save_module(root / MODULE_SUBDIR, cfg, export=root)
     (root / "rllib_checkpoint.json").write_text(json.dumps({"checkpoint_version": "2.1"}))
     return root
 
@@ -118,7 +118,7 @@ def test_incompatible_checkpoint_names_the_mismatch(module_ckpt: Path, options: 
 
 def test_an_opponent_checkpoint_must_see_ram_features(tmp_path: Path) -> None:
     pixels = save_module(tmp_path / "pixels", EnvConfig(obs="pixels", pixel_size=42, frame_stack=1))
-    with pytest.raises(CheckpointError, match="opponent RAM features"):
+    with pytest.raises(CheckpointError, match="RAM features"):
         load_policy(pixels, EnvConfig(), seat="opponent")
 
 

@@ -13,7 +13,6 @@ from PIL import Image
 from sf2rl.cli.main import main as sf2rl_main
 from sf2rl.core.config import EnvConfig
 from sf2rl.core.game.spec import Category, GameState, PlayerState
-from sf2rl.env.environment import spaces
 from sf2rl.play.recording import BAR_FILL, BOTTOM, QPANEL, TOP, HudInfo, HudLayout, draw_hud, record_match
 
 
@@ -61,15 +60,9 @@ def test_play_writes_a_gif_whose_hud_follows_the_match(tmp_path: Path, capsys: p
 
 
 def test_play_records_an_mp4_with_q_values_and_attaches_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from ray.rllib.algorithms.dqn import DQNConfig
-    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+    from support import save_module
 
-    obs, act = spaces(EnvConfig(action_set="minimal"))
-    ckpt = tmp_path / "module"
-    model = DefaultModelConfig(fcnet_hiddens=[16], head_fcnet_hiddens=[16])
-    DQNConfig().environment(observation_space=obs, action_space=act).rl_module(
-        model_config=model
-    ).get_rl_module_spec().build().save_to_path(ckpt)
+    ckpt = save_module(tmp_path / "module", EnvConfig(action_set="minimal"))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     run = client.create_run(client.create_experiment("replays"))

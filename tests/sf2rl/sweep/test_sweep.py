@@ -6,9 +6,7 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 from mlflow.tracking import MlflowClient
 from support import SESSION_TAG, owned
 
@@ -74,17 +72,39 @@ def test_best_checkpoint_restores_a_module_that_acts(finished_sweep: dict[str, o
     assert code.value.code == 0
     best = json.loads(capsys.readouterr().out)
     assert best["metric"] == "eval_win_rate"  # the sweep's own metric picked the checkpoint
-    from ray.rllib.core.rl_module.rl_module import RLModule
+    from sf2rl.agents.export import EXPORT_DIR, WEIGHTS
+    from sf2rl.agents.factory import load_policy
+    from sf2rl.core.errors import CheckpointError
+    from sf2rl.sweep.best import best_checkpoint
 
-    from sf2rl.agents.checkpoint import module_path
-
-    module = RLModule.from_checkpoint(module_path(best["path"]))
     env = SF2Env(EnvConfig(action_set="minimal", frame_skip=8))
+    policy = load_policy(best["path"], env.config)  # from the policy export: no pickle is read
     obs, _ = env.reset(seed=0)
-    out_ = module.forward_inference({"obs": torch.as_tensor(np.stack([obs]))})
-    action = int(out_["actions"][0]) if "actions" in out_ else int(torch.argmax(out_["qf_preds"][0]))
+    action = policy.act(obs, env.state)
     assert env.action_space.contains(action)
     env.step(action)
+    # The run recorded the policy's SHA-256 when it was logged; a changed artifact is refused after download.
+    weights = next(Path(str(finished_sweep["work"])).glob(f"runs/**/checkpoint_*/{EXPORT_DIR}/{WEIGHTS}"))
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=str(finished_sweep["uri"]))
+    run = client.get_run(best["run_id"])
+    assert len(run.data.tags["sf2rl.policy_sha256"]) == 64
+    artifact = Path(client.download_artifacts(best["run_id"], f"checkpoint/{EXPORT_DIR}/{WEIGHTS}"))
+    assert artifact.stat().st_size == weights.stat().st_size
+    client.log_artifact(best["run_id"], str(_tampered(artifact)), f"checkpoint/{EXPORT_DIR}")
+    with pytest.raises(CheckpointError, match="was changed since"):
+        best_checkpoint(str(finished_sweep["uri"]), "tiny", out / "again")
+
+
+def _tampered(weights: Path) -> Path:
+    """A copy of ``weights``, one byte flipped, under the same file name."""
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    copy = weights.parent / "tampered" / weights.name
+    copy.parent.mkdir(exist_ok=True)
+    copy.write_bytes(bytes(data))
+    return copy
 
 
 def test_restore_falls_back_when_the_recorded_checkpoint_was_deleted(finished_sweep: dict[str, object]) -> None:

@@ -5,10 +5,13 @@ champion``, then ``sf2rl eval <ckpt> --level 3 --matches 200`` and the generalis
 (``--matrix``: CPU levels 1-8 x every opponent character). Records the sweep's wall time, the
 wall time at which a trial's greedy evaluation first reached each win rate, the final win rate
 with its Wilson interval, and writes a curve plot and the matrix heatmap beside the JSON.
-Run by ``sf2rl bench --only champion`` (the JSON only), or with the plots::
+Run by ``sf2rl bench --only champion [--sweep FILE]`` (the JSON only), or with the plots::
 
-    python bench/champion.py --out bench/results/<date>-champion
+    python bench/champion.py --out bench/results/<date>-champion [--sweep sweeps/quick-champion.yaml]
     python bench/champion.py --measure runs/champion-<stamp> --out ...   # a sweep already run by hand
+
+Any sweep file can stand in for the champion's: its name finds the MLflow experiment, and its
+``evaluation.difficulty`` (default 3) is the level of the 200-match evaluation.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def time_to(curves: dict[str, list[list[float]]], thresholds: tuple[float, ...] 
     return out
 
 
-def plot(curves: dict[str, list[list[float]]], final: dict[str, Any], path: Path) -> Path:
+def plot(curves: dict[str, list[list[float]]], final: dict[str, Any], path: Path, title: str = "",
+         ylabel: str = "greedy win rate vs CPU level 3") -> Path:  # fmt: skip
     """eval_win_rate against wall time per trial, with the final 200-match result as a point with its interval."""
     import matplotlib
 
@@ -66,13 +70,11 @@ def plot(curves: dict[str, list[list[float]]], final: dict[str, Any], path: Path
     ax.errorbar([x], [final["win_rate"]], yerr=[[final["win_rate"] - lo], [hi - final["win_rate"]]], fmt="D",
                 color="black", capsize=4, label=f"best checkpoint, {final['matches']} matches")  # fmt: skip
     ax.axhline(0.8, color="grey", ls=":", lw=1)
-    ax.axhline(0.445, color="grey", ls="--", lw=1)
-    ax.text(0.2, 0.455, "scripted heuristic 44.5%", fontsize=7, color="grey")
     ax.set_xlabel("wall time since `sf2rl sweep` started (minutes, 2 cores)")
-    ax.set_ylabel("greedy win rate vs CPU level 3")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("sweeps/champion.yaml: 20-match evaluations during training", fontsize=9)
+    ax.set_title(title or "sweeps/champion.yaml: 20-match evaluations during training", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -94,24 +96,26 @@ def _sweep_span(uri: str, name: str) -> tuple[float, float]:
 
 
 def measure(exp_dir: str, uri: str, name: str, work: Path, quick: bool = False,
-            out: Path | None = None) -> dict[str, Any]:  # fmt: skip
-    """`sf2rl best` then `sf2rl eval` (200 matches at level 3, and the matrix) on a finished champion sweep."""
+            out: Path | None = None, sweep_file: Path = SWEEP) -> dict[str, Any]:  # fmt: skip
+    """`sf2rl best`, then `sf2rl eval` on a finished sweep: 200 matches at its evaluation level, and the matrix."""
     from sf2rl.core.game.specs import get_game
     from sf2rl.play.evaluation import evaluate
     from sf2rl.play.matrix import ALL_LEVELS, from_report, heatmap
     from sf2rl.sweep.best import best_checkpoint
     from sf2rl.sweep.schema import load_sweep
 
+    sweep = load_sweep(sweep_file)
+    level = sweep.evaluation.difficulty or 3
     matches, cell = (40, 2) if quick else (200, MATRIX_MATCHES)
     start, sweep_s = _sweep_span(uri, name)
     best = best_checkpoint(uri, name, work / "best")
-    final = evaluate(str(best.path), [3], matches, workers=2, seed=1)
-    opponents = list(get_game(load_sweep(SWEEP).env.game).characters)
+    final = evaluate(str(best.path), [level], matches, workers=2, seed=1)
+    opponents = list(get_game(sweep.env.game).characters)
     wide = evaluate(str(best.path), ALL_LEVELS, cell * len(opponents), opponents=opponents, workers=2, seed=2)
     curves = eval_curves(exp_dir, start)
     m = from_report(wide)
     report: dict[str, Any] = {
-        "sweep": SWEEP.name, "quick": quick, "sweep_s": round(sweep_s, 1),
+        "sweep": sweep_file.name, "quick": quick, "sweep_s": round(sweep_s, 1), "level": level,
         "best": {"run_name": best.run_name, "metric": best.metric, "score": best.score,
                  "checkpoint": best.path.name},
         "final": {k: final[k] for k in ("matches", "wins", "win_rate", "ci95", "rounds_won", "rounds_lost",
@@ -121,29 +125,37 @@ def measure(exp_dir: str, uri: str, name: str, work: Path, quick: bool = False,
     }  # fmt: skip
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        plot(curves, {**report["final"], "sweep_s": sweep_s}, out / "curve.png")
-        heatmap(m, out / "matrix.png", f"champion ({best.run_name}): match win rate, {cell} matches per cell")
+        plot(curves, {**report["final"], "sweep_s": sweep_s}, out / "curve.png",
+             f"{sweep_file}: greedy evaluations during training", f"greedy win rate vs CPU level {level}")  # fmt: skip
+        heatmap(m, out / "matrix.png", f"{sweep.name} ({best.run_name}): match win rate, {cell} matches per cell")
         (out / "report.json").write_text(json.dumps(report, indent=2))
     return report
 
 
-def run(quick: bool = False, out: Path | None = None) -> dict[str, Any]:
-    """Sweep, pick, evaluate; ``quick`` trains 3 minutes and plays fewer matches (a smoke test, not the figure)."""
+def run_sweep_file(sweep_file: Path, tmp: str, quick: bool, quick_s: float = 180) -> tuple[Any, Any]:
+    """Run ``sweep_file`` as `sf2rl sweep` would, into ``tmp``; ``quick`` trains ``quick_s`` seconds per trial."""
     import yaml
 
     from sf2rl.sweep.runner import run_sweep
     from sf2rl.sweep.schema import SweepConfig
 
+    raw = yaml.safe_load(sweep_file.read_text())
+    raw.update(storage=f"{tmp}/runs", tracking={"uri": f"sqlite:///{tmp}/mlflow.db"})
+    if quick:
+        raw["stop"] = {"training_iteration": None, "time_total_s": quick_s}
+    sweep = SweepConfig(**raw)
+    outcome = run_sweep(sweep, sweep_file)
+    if outcome.errored:
+        raise RuntimeError(f"{sweep_file.name}: {outcome.errored} trial(s) errored")
+    return sweep, outcome
+
+
+def run(quick: bool = False, out: Path | None = None, sweep_file: Path | None = None) -> dict[str, Any]:
+    """Sweep, pick, evaluate; ``quick`` trains 3 minutes and plays fewer matches (a smoke test, not the figure)."""
+    sweep_file = Path(sweep_file or SWEEP).resolve()
     with tempfile.TemporaryDirectory(prefix="sf2bench-champion-") as tmp:
-        raw = yaml.safe_load(SWEEP.read_text())
-        raw.update(storage=f"{tmp}/runs", tracking={"uri": f"sqlite:///{tmp}/mlflow.db"})
-        if quick:
-            raw["stop"] = {"training_iteration": None, "time_total_s": 180}
-        sweep = SweepConfig(**raw)
-        outcome = run_sweep(sweep, SWEEP)
-        if outcome.errored:
-            raise RuntimeError(f"champion sweep: {outcome.errored} trial(s) errored")
-        return measure(outcome.experiment_dir, sweep.tracking.uri, sweep.name, Path(tmp), quick, out)
+        sweep, outcome = run_sweep_file(sweep_file, tmp, quick)
+        return measure(outcome.experiment_dir, sweep.tracking.uri, sweep.name, Path(tmp), quick, out, sweep_file)
 
 
 def main() -> None:
@@ -153,12 +165,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--measure", metavar="TUNE_DIR", help="skip the sweep: measure this finished champion run")
     ap.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="its MLflow store (with --measure)")
+    ap.add_argument("--sweep", type=Path, default=SWEEP, help="the sweep file (default sweeps/champion.yaml)")
     args = ap.parse_args()
     if args.measure:
+        from sf2rl.sweep.schema import load_sweep
+
+        name = load_sweep(args.sweep).name
         with tempfile.TemporaryDirectory(prefix="sf2bench-champion-") as tmp:
-            report = measure(args.measure, args.tracking_uri, "champion", Path(tmp), args.quick, args.out)
+            report = measure(args.measure, args.tracking_uri, name, Path(tmp), args.quick, args.out, args.sweep)
     else:
-        report = run(args.quick, args.out)
+        report = run(args.quick, args.out, args.sweep)
     print(json.dumps({k: report[k] for k in ("sweep_s", "best", "final", "seconds_to_eval_win_rate")}, indent=2))
 
 

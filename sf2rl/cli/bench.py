@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     # The bench drives sweeps and torch loops; it loads them only when asked to run.
     from sf2rl.tools.bench import print_report, run_bench
 
-    report = run_bench(quick=args.quick, only=args.only)
+    report = run_bench(quick=args.quick, only=args.only, sweep=Path(args.sweep) if args.sweep else None)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -32,4 +32,5 @@ def register(sub: Any) -> None:
     k.add_argument("--quick", action="store_true", help="fewer repeats (CI smoke)")
     k.add_argument("--only", action="append", help="run only these sections")
     k.add_argument("--out", help="also write the JSON report here")
+    k.add_argument("--sweep", help="the sweep file the champion / generalist sections reproduce (default theirs)")
     k.set_defaults(func=run)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from emulator_worker.backends import BACKENDS
+from sf2rl.core import choice
 from sf2rl.core.defaults import SELF_PLAY
 from sf2rl.core.game.actions import ACTION_SETS
 from sf2rl.core.game.specs import GAMES
@@ -66,12 +67,16 @@ class EnvConfig(BaseModel):
         default_factory=dict, description="in-process backend options (e.g. BizHawk paths); ignored for endpoints"
     )
     game: str = Field("sim", description=f"game spec; one of {sorted(GAMES)}")
-    characters: tuple[str | list[str], str | list[str]] = Field(
+    characters: tuple[str | list[str] | dict[str, float], str | list[str] | dict[str, float]] = Field(
         ("ryu", "ken"),
-        description="[agent, opponent] characters; a list means pick one at random per episode; "
-        "default the game's first two",
+        description="[agent, opponent] characters; a list means pick one at random per episode, a mapping "
+        "{name: weight} picks with those weights; default the game's first two",
     )
-    difficulty: int | list[int] = Field(3, description="CPU level 1-8; a list means pick one at random per episode")
+    difficulty: int | list[int] | dict[int, float] = Field(
+        3,
+        description="CPU level 1-8; a list means pick one at random per episode, a mapping {level: weight} "
+        "picks with those weights",
+    )
     episode: Literal["round", "match"] = Field("round", description="episode ends after one round or the match")
     action_set: str = Field("seed", description=f"discrete action set; one of {sorted(ACTION_SETS)}")
     obs: Literal["ram", "pixels"] = Field(
@@ -128,21 +133,31 @@ class EnvConfig(BaseModel):
     _check_game = field_validator("game")(lambda v: _one_of(v, GAMES, "game"))
     _check_actions = field_validator("action_set")(lambda v: _one_of(v, ACTION_SETS, "action set"))
 
+    @field_validator("characters")
+    @classmethod
+    def _check_characters(cls, v: Any, info: ValidationInfo) -> Any:
+        spec = GAMES.get(str(info.data.get("game", "sim")))
+        for side, pick in enumerate(v):
+            what = f"characters.{side} ({('agent', 'opponent')[side]})"
+            choice.check(pick, what)
+            for name in choice.values(pick):
+                if spec is not None and name not in spec.characters:
+                    raise ValueError(
+                        f"{what}: unknown character {name!r} for game {spec.id}; valid: {list(spec.characters)}"
+                    )
+        return v
+
     @field_validator("difficulty")
     @classmethod
-    def _check_difficulty(cls, v: int | list[int]) -> int | list[int]:
-        levels = v if isinstance(v, list) else [v]
-        if not levels or any(not 1 <= lv <= 8 for lv in levels):
-            raise ValueError(f"difficulty must be a CPU level from 1 to 8 (or a list of them), got {v!r}")
+    def _check_difficulty(cls, v: int | list[int] | dict[int, float]) -> int | list[int] | dict[int, float]:
+        choice.check(v, "difficulty")
+        if any(not 1 <= lv <= 8 for lv in choice.values(v)):
+            raise ValueError(f"difficulty must be a CPU level from 1 to 8 (or a list or weights of them), got {v!r}")
         return v
 
     @model_validator(mode="after")
     def _check_combination(self) -> EnvConfig:
         spec = GAMES[self.game]
-        for choice in self.characters:
-            for name in [choice] if isinstance(choice, str) else choice:
-                if name not in spec.characters:
-                    raise ValueError(f"unknown character {name!r} for game {self.game}; valid: {list(spec.characters)}")
         if self.hold_frames is not None and self.hold_frames > self.frame_skip:
             raise ValueError(f"hold_frames ({self.hold_frames}) cannot exceed frame_skip ({self.frame_skip})")
         if self.publish_frames is not None and not self.publish_frames.startswith(("tcp://", "ipc://")):

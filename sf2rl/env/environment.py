@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from emulator_worker.protocol import Segment
+from sf2rl.core import choice
 from sf2rl.core.config import EnvConfig
 from sf2rl.core.errors import ConfigError
 from sf2rl.core.game.actions import ActionEncoder, get_action_set
@@ -152,8 +153,8 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
             self._encoder = ActionEncoder(self.actions, buttons, self._console.buttons)
         return self._console
 
-    def _pick(self, choice: Any) -> Any:
-        return choice[int(self.np_random.integers(len(choice)))] if isinstance(choice, list) else choice
+    def _pick(self, options: Any) -> Any:
+        return choice.pick(options, self.np_random)
 
     @property
     def state(self) -> GameState:

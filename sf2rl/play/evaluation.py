@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sf2rl.agents.factory import load_policy
+from sf2rl.core import choice
 from sf2rl.core.config import EnvConfig
 from sf2rl.core.errors import ConfigError
 from sf2rl.play.arena import (
@@ -91,8 +92,8 @@ def evaluate(
     return report
 
 
-def _choices(choice: str | list[str]) -> list[str]:
-    return list(choice) if isinstance(choice, list) else [choice]
+def _choices(pick: str | list[str] | dict[str, float]) -> list[str]:
+    return [str(c) for c in choice.values(pick)]
 
 
 def eval_metrics(report: dict[str, Any]) -> dict[str, float]:

@@ -16,12 +16,10 @@ from typing import Any
 
 from sf2rl.agents.baselines import is_baseline, is_scripted
 from sf2rl.agents.factory import load_policy
+from sf2rl.core import elo
 from sf2rl.core.errors import ConfigError
 from sf2rl.core.game.specs import get_game
 from sf2rl.play.arena import MatchJob, MatchPool, MatchResult, match_config
-
-ELO_START = 1500.0
-ELO_K = 32.0
 
 
 @dataclass
@@ -179,13 +177,11 @@ class Tournament:
 
     def elo(self) -> list[dict[str, Any]]:
         """Elo ratings from every match, in the order played, with records."""
-        rating = {e: ELO_START for e in self.entrants}
+        rating = {e: elo.ELO_START for e in self.entrants}
         record = {e: [0, 0, 0] for e in self.entrants}
         for m in sorted(self.played, key=lambda r: r.index):
-            expected = 1 / (1 + 10 ** ((rating[m.p2] - rating[m.p1]) / 400))
             score = 1.0 if m.won else 0.0 if m.lost else 0.5
-            rating[m.p1] += ELO_K * (score - expected)
-            rating[m.p2] -= ELO_K * (score - expected)
+            rating[m.p1], rating[m.p2] = elo.update(rating[m.p1], rating[m.p2], score)
             for who, s in ((m.p1, score), (m.p2, 1 - score)):
                 record[who][0 if s == 1 else 1 if s == 0 else 2] += 1
         rows = [

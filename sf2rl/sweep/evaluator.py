@@ -28,6 +28,16 @@ class EvalResult:
     rounds_won: int
     rounds_lost: int
     steps: int
+    by_level: dict[int, tuple[int, int]] | None = None
+    """Matches and wins per CPU level, when the evaluation plays several."""
+
+    def win_rate_up_to(self, level: int) -> float:
+        """The win rate over the matches at CPU levels up to ``level`` (NaN if none were played)."""
+        if not self.by_level:
+            return self.win_rate
+        played = [mw for lv, mw in self.by_level.items() if lv <= level]
+        matches = sum(m for m, _ in played)
+        return sum(w for _, w in played) / matches if matches else float("nan")
 
     @property
     def win_rate(self) -> float:
@@ -46,10 +56,15 @@ def eval_config(env: EnvConfig, difficulty: int | None, max_steps: int) -> EnvCo
 class Evaluator:
     """``num_envs`` match envs built by ``make_env(i)``, played greedily until ``matches`` have finished."""
 
-    def __init__(self, make_env: Callable[[int], SF2Env], num_envs: int, seed: int) -> None:
+    def __init__(
+        self, make_env: Callable[[int], SF2Env], num_envs: int, seed: int,
+        cells: list[tuple[int, str, str]] | None = None,
+    ) -> None:  # fmt: skip
         self.make_env = make_env
         self.num_envs = num_envs
         self.seed = seed
+        self.cells = cells
+        """(level, agent character, opponent character) of a matrix subset: match k plays cell k mod len."""
         self.envs: list[SF2Env] = []
 
     def _open(self) -> None:
@@ -66,12 +81,23 @@ class Evaluator:
             self.close()
             raise
 
+    def _reset(self, i: int, k: int) -> np.ndarray:
+        """Env ``i`` set up for match ``k``: the same seed (and cell) every evaluation, so evaluations compare."""
+        if self.cells is None:
+            obs, _ = self.envs[i].reset(seed=self.seed + k)
+            return obs
+        level, agent, opp = self.cells[k % len(self.cells)]
+        obs, _ = self.envs[i].reset(seed=self.seed + k, options={"difficulty": level, "characters": (agent, opp)})
+        return obs
+
     def _play(self, act: Callable[[np.ndarray], np.ndarray], matches: int) -> EvalResult:
         started = wins = won = lost = steps = 0
         live: list[int] = []
+        match_of: dict[int, int] = {}
+        by_level: dict[int, tuple[int, int]] = {}
         obs: list[np.ndarray] = [np.empty(0)] * len(self.envs)
-        for i, env in enumerate(self.envs[:matches]):
-            obs[i], _ = env.reset(seed=self.seed + started)
+        for i in range(min(matches, len(self.envs))):
+            obs[i], match_of[i] = self._reset(i, started), started
             started += 1
             live.append(i)
         finished = 0
@@ -90,12 +116,16 @@ class Evaluator:
                 wins += bool(info.get("won", False))
                 won += int(info.get("rounds_won", 0))
                 lost += int(info.get("rounds_lost", 0))
+                if self.cells is not None:
+                    level = self.cells[match_of[i] % len(self.cells)][0]
+                    m, w = by_level.get(level, (0, 0))
+                    by_level[level] = (m + 1, w + bool(info.get("won", False)))
                 if started < matches:
-                    obs[i], _ = self.envs[i].reset(seed=self.seed + started)
+                    obs[i], match_of[i] = self._reset(i, started), started
                     started += 1
                     still.append(i)
             live = still
-        return EvalResult(finished, wins, won, lost, steps)
+        return EvalResult(finished, wins, won, lost, steps, by_level if self.cells is not None else None)
 
     def close(self) -> None:
         """Give the evaluation envs' slots back."""

@@ -54,6 +54,12 @@ def flatten_metrics(result: Mapping[str, Any]) -> dict[str, float]:
             value = value.get("throughput_since_last_reduce")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             out[name] = float(value)
+    # The league's figures (Elo of the learner and of each snapshot, win rates, the curriculum's ceiling).
+    league = result.get("league")
+    if isinstance(league, Mapping):
+        for key, value in league.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                out[f"league/{key}"] = float(value)
     return out
 
 

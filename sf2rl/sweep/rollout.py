@@ -18,6 +18,7 @@ import numpy as np
 
 from sf2rl.core.errors import WorkerError
 from sf2rl.env.environment import SF2Env
+from sf2rl.sweep.league import League
 from sf2rl.sweep.replay_buffer import NStepFolder
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,13 @@ class Rollout:
     """``num_envs`` envs built by ``make_env(i)``, each with its own lease, stepped at once."""
 
     def __init__(
-        self, make_env: Callable[[int], SF2Env], num_envs: int, *, n_step: int, gamma: float, seed: int = 0
-    ) -> None:
+        self, make_env: Callable[[int], SF2Env], num_envs: int, *, n_step: int, gamma: float, seed: int = 0,
+        league: League | None = None,
+    ) -> None:  # fmt: skip
         self.make_env = make_env
+        self.league = league
+        self._member = [""] * num_envs
+        """The league member each env's current episode plays (with a league)."""
         self.envs: list[SF2Env | None] = [None] * num_envs
         self.folder = NStepFolder(num_envs, n_step, gamma)
         self.seed = seed
@@ -66,7 +71,13 @@ class Rollout:
                 if env is None:
                     env = self.envs[i] = self.make_env(i)
                 seed = self.seed + i if first and attempt == 0 else None
-                obs, _ = env.reset(seed=seed)
+                if self.league is None:
+                    obs, _ = env.reset(seed=seed)
+                else:
+                    match = self.league.next_match()
+                    env.set_opponent(match.opponent)
+                    self._member[i] = match.member
+                    obs, _ = env.reset(seed=seed, options=match.options)
                 self._return[i] = 0.0
                 self._length[i] = 0
                 return obs
@@ -134,6 +145,8 @@ class Rollout:
         ep.returns.append(float(self._return[i]))
         ep.lengths.append(int(self._length[i]))
         ep.won.append(float(bool(info.get("won", False))))
+        if self.league is not None:
+            self.league.record(self._member[i], bool(info.get("won", False)))
         if isinstance(info.get("health_left"), (int, float)):
             ep.health_left.append(float(info["health_left"]))  # type: ignore[arg-type]
 

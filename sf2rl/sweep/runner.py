@@ -16,8 +16,11 @@ import ray
 from ray import tune
 from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
 
+from sf2rl.agents.export import WEIGHTS, export_dir, sha256
+from sf2rl.core import choice
 from sf2rl.core.defaults import OVERRIDES_KEY
 from sf2rl.core.errors import ConfigError
+from sf2rl.core.tags import POLICY_SHA_TAG
 from sf2rl.play.recording import record_match
 from sf2rl.sweep import report_page
 from sf2rl.sweep.importance import importance_plot, param_importance
@@ -270,7 +273,7 @@ def _replay(sweep: SweepConfig, best: TrialRow, folder: Path) -> str | None:
     gif = folder / "best_replay.gif"
     try:
         levels = sweep.env.difficulty
-        level = levels if isinstance(levels, int) else max(levels)  # a list is sampled per match: show the hardest
+        level = max(choice.values(levels))  # several levels are sampled per match: show the hardest
         record_match(best.checkpoint, gif, level=level, seed=sweep.seed, every=3)
     except Exception as e:  # the report is still worth having without its replay
         log.warning("could not record the best trial's replay: %s", e)
@@ -292,7 +295,10 @@ def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: str, tracke
         if tracker is not None and ckpt is not None:
             run_id = tracker.child(row.trial_id, row.name, row.params)
             tracker.client.log_artifacts(run_id, ckpt.path, "checkpoint")
-            tracker.tag(run_id, {"sf2rl.best_checkpoint": ckpt.path, "sf2rl.best_score": str(row.score)})
+            tags = {"sf2rl.best_checkpoint": ckpt.path, "sf2rl.best_score": str(row.score)}
+            if (exported := export_dir(Path(ckpt.path))) is not None:
+                tags[POLICY_SHA_TAG] = sha256(exported / WEIGHTS)
+            tracker.tag(run_id, tags)
     finite = [r for r in rows if math.isfinite(r.score)]
     best = max(finite, key=lambda r: sign * r.score) if finite else None
     parent = None

@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from emulator_worker.backends import BACKENDS, check_options, multi_game
 from emulator_worker.instances import SPIN_US
+from sf2rl.core import choice
 from sf2rl.core.config import EnvConfig
 from sf2rl.core.defaults import tracking_uri
 from sf2rl.core.errors import ConfigError
+from sf2rl.core.game.specs import GAMES
 
 Strict = ConfigDict(extra="forbid")
 
@@ -177,7 +179,7 @@ class SearchConfig(BaseModel):
     algorithm: Literal["basic", "optuna"] = Field("basic", description="basic variant generation, or Optuna TPE")
     num_samples: int = Field(1, ge=1, description="samples of the space (grid entries multiply this)")
     max_concurrent: int = Field(2, ge=1, description="trials running at once")
-    metric: str = Field("episode_return_mean", description="metric to optimize (see docs/metrics)")
+    metric: str = Field("episode_return_mean", description="metric to optimize (see docs/sweeps.md#metrics)")
     mode: Literal["max", "min"] = Field("max", description="maximize or minimize the metric")
     seed: int | None = Field(None, description="seed of the search algorithm")
 
@@ -243,6 +245,66 @@ class EvaluationConfig(BaseModel):
     envs: int = Field(2, ge=1, le=16, description="evaluation envs stepped together, each on a pool slot of its own")
     max_steps: int = Field(
         100_000, ge=1, description="agent steps after which a match counts as not won (as in `sf2rl eval`)"
+    )
+    levels: list[int] | None = Field(
+        None, min_length=1,
+        description="CPU levels of a matrix subset to evaluate on: matches go round the levels x opponents cells "
+        "in turn (overrides difficulty)",
+    )  # fmt: skip
+    opponents: list[str] | None = Field(
+        None, min_length=1, description="opponent characters of that matrix subset; default the env's opponents"
+    )
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and any(not 1 <= lv <= 8 for lv in v):
+            raise ValueError(f"levels must be CPU levels from 1 to 8, got {v}")
+        return v
+
+
+class LeagueConfig(BaseModel):
+    """Who the trial trains against, episode by episode: CPU cells and frozen snapshots, picked by PFSP.
+
+    The league's members are the CPU at every (level, character) cell of ``env.difficulty`` x
+    ``env.characters[1]`` and, with ``self_play`` above 0, frozen snapshots of this trial and of its
+    peers (the sweep's other trials). Each episode's opponent is drawn by prioritized fictitious
+    self-play: members the learner beats less often are drawn more often.
+    """
+
+    model_config = Strict
+
+    pfsp: Literal["uniform", "hard", "variance"] = Field(
+        "hard",
+        description="opponent priority from the learner's recent win rate p against it: 'hard' (1-p)^power, "
+        "'variance' p(1-p) (the frontier), 'uniform' (the env's own weights only)",
+    )
+    power: float = Field(2.0, gt=0, le=10, description="exponent of the 'hard' weighting")
+    floor: float = Field(0.05, ge=0, le=1, description="least priority of any member, so none is forgotten")
+    window: int = Field(40, ge=1, le=10_000, description="recent episodes per member its win rate is taken over")
+    self_play: float = Field(
+        0.0, ge=0, lt=1, description="share of episodes played against frozen snapshots (0: the CPU only)"
+    )
+    snapshot_every: int = Field(10, ge=1, description="iterations between freezing a snapshot of the learner")
+    max_snapshots: int = Field(8, ge=1, le=100, description="snapshots kept per trial (the oldest go first)")
+    peers: bool = Field(True, description="also play the newest snapshots of the sweep's other trials")
+    opponent_epsilon: float = Field(
+        0.05, ge=0, le=1, description="random actions a snapshot opponent takes, so it is not one fixed line"
+    )
+
+
+class CurriculumConfig(BaseModel):
+    """Train on the easy CPU levels first, and raise the ceiling as the in-trial evaluation is won."""
+
+    model_config = Strict
+
+    start: int = Field(1, ge=1, le=8, description="highest CPU level trained on at first")
+    promote_at: float = Field(
+        0.8, gt=0, le=1,
+        description="eval win rate over the evaluated levels at or below the ceiling that raises it by `step`",
+    )  # fmt: skip
+    step: int = Field(
+        1, ge=1, le=7, description="how many of env.difficulty's levels the ceiling climbs on each promotion"
     )
 
 
@@ -314,7 +376,7 @@ class Distribution(BaseModel):
         return list(value)
 
 
-SWEEPABLE_ROOTS = ("env", "dqn")
+SWEEPABLE_ROOTS = ("env", "dqn", "league")
 
 
 class SweepConfig(BaseModel):
@@ -328,7 +390,7 @@ class SweepConfig(BaseModel):
     pool: PoolConfig = Field(default_factory=PoolConfig, description="emulator workers per trial")
     dqn: DQNOptions = Field(default_factory=DQNOptions, description="base DQN hyperparameters")
     space: dict[str, Distribution] = Field(
-        default_factory=dict, description="dotted key (env.* or dqn.*) -> distribution"
+        default_factory=dict, description="dotted key (env.*, dqn.* or league.*) -> distribution"
     )
     search: SearchConfig = Field(default_factory=SearchConfig, description="search algorithm and metric")
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, description="trial scheduler")
@@ -346,6 +408,12 @@ class SweepConfig(BaseModel):
     win_rate_window: int = Field(20, ge=1, description="episodes in the rolling win-rate metric")
     evaluation: EvaluationConfig = Field(
         default_factory=EvaluationConfig, description="greedy matches against the CPU during training"
+    )
+    league: LeagueConfig | None = Field(
+        None, description="train against a league (CPU cells and snapshots, picked by PFSP); none: the env samples"
+    )
+    curriculum: CurriculumConfig | None = Field(
+        None, description="raise the CPU levels trained on as the in-trial evaluation is won (needs evaluation)"
     )
 
     @model_validator(mode="after")
@@ -380,6 +448,24 @@ class SweepConfig(BaseModel):
             raise ValueError(f"search.metric {self.search.metric} needs evaluation.every above 0")
         if self.evaluation.every and self.dqn.loop != "sf2rl":
             raise ValueError("evaluation.every: in-trial evaluation runs in dqn.loop 'sf2rl'")
+        if self.curriculum is not None and not self.evaluation.every:
+            raise ValueError("curriculum: promotions follow the in-trial evaluation; set evaluation.every above 0")
+        if self.curriculum is not None and self.curriculum.start > max(choice.values(self.env.difficulty)):
+            raise ValueError(
+                f"curriculum.start: {self.curriculum.start} is above every level in env.difficulty "
+                f"{self.env.difficulty!r}"
+            )
+        if (self.league is not None or self.curriculum is not None) and self.dqn.loop != "sf2rl":
+            raise ValueError("league / curriculum: matchmaking runs in dqn.loop 'sf2rl'")
+        if self.league is not None and self.league.self_play and self.env.obs != "ram":
+            raise ValueError("league.self_play: snapshot opponents see the RAM features; set env.obs: ram")
+        if self.league is not None and self.env.opponent != "cpu":
+            raise ValueError("league: the league picks player 2 itself; leave env.opponent at 'cpu'")
+        if self.evaluation.opponents is not None:
+            valid = GAMES[self.env.game].characters
+            for i, name in enumerate(self.evaluation.opponents):
+                if name not in valid:
+                    raise ValueError(f"evaluation.opponents.{i}: unknown character {name!r}; valid: {list(valid)}")
         if self.scheduler.type == "pbt" and not self.scheduler.mutations:
             raise ValueError("scheduler.mutations: PBT needs at least one dqn.* key to mutate")
         return self
@@ -419,12 +505,23 @@ def _set(tree: dict[str, Any], model: type[BaseModel] | None, path: list[str], v
 
 def apply_overrides(sweep: SweepConfig, overrides: dict[str, Any]) -> tuple[EnvConfig, DQNOptions]:
     """The env and DQN options of one trial: the base config with dotted-key overrides, revalidated."""
+    env, dqn, _ = trial_options(sweep, overrides)
+    return env, dqn
+
+
+def trial_options(sweep: SweepConfig, overrides: dict[str, Any]) -> tuple[EnvConfig, DQNOptions, LeagueConfig | None]:
+    """The env, DQN and league options of one trial: the base config with dotted-key overrides, revalidated."""
     trees = {"env": sweep.env.model_dump(), "dqn": sweep.dqn.model_dump()}
-    models: dict[str, type[BaseModel]] = {"env": EnvConfig, "dqn": DQNOptions}
+    models: dict[str, type[BaseModel]] = {"env": EnvConfig, "dqn": DQNOptions, "league": LeagueConfig}
+    if sweep.league is not None:
+        trees["league"] = sweep.league.model_dump()
     for key, value in overrides.items():
         root, *rest = key.split(".")
+        if root not in trees:
+            raise KeyError(f"{key!r}: the sweep has no {root} section to override")
         _set(trees[root], models[root], rest, value)
-    return EnvConfig(**trees["env"]), DQNOptions(**trees["dqn"])
+    league = LeagueConfig(**trees["league"]) if "league" in trees else None
+    return EnvConfig(**trees["env"]), DQNOptions(**trees["dqn"]), league
 
 
 def load_sweep(path: str | Path) -> SweepConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,18 +21,21 @@ from ray.tune.registry import register_env
 from emulator_worker.backends import multi_game
 from sf2rl.agents import factory
 from sf2rl.agents.checkpoint import newest_checkpoint
+from sf2rl.agents.export import write_export
+from sf2rl.core import choice
 from sf2rl.core.config import EnvConfig
 from sf2rl.core.defaults import ENDPOINTS_KEY, ENV_KEY, OVERRIDES_KEY, SELF_PLAY, SWEEP_KEY
 from sf2rl.core.errors import ConfigError, WorkerError
 from sf2rl.env.environment import SF2Env
 from sf2rl.env.vector import SF2VectorEnv
 from sf2rl.sweep.evaluator import Evaluator, eval_config
+from sf2rl.sweep.league import League
 from sf2rl.sweep.learning_loop import LearningLoop, Schedule
 from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
 from sf2rl.sweep.q_learner import QLearner
 from sf2rl.sweep.replay_buffer import ReplayBuffer
 from sf2rl.sweep.rollout import Rollout
-from sf2rl.sweep.schema import DQNOptions, SweepConfig, apply_overrides
+from sf2rl.sweep.schema import DQNOptions, LeagueConfig, SweepConfig, trial_options
 from sf2rl.transport.client import CurveKeys
 from sf2rl.transport.pool import ConnectedPool, InlinePool, Pool, SpawnedPool
 
@@ -65,6 +69,12 @@ def _on(config: EnvConfig, endpoints: list[str], index: int) -> EnvConfig:
 
 
 register_env(ENV_NAME, make_env)
+
+
+def member_name(trial_dir_name: str) -> str:
+    """A trial's short league name: Tune's trial id (``ab12c_00001``) out of its folder name, MLflow-safe."""
+    found = re.search(r"[0-9a-f]{5}_\d{5}", trial_dir_name)
+    return found.group(0) if found else re.sub(r"[^A-Za-z0-9_.-]", "_", trial_dir_name)[:40]
 
 
 def base_config(sweep: SweepConfig) -> DQNConfig:
@@ -149,15 +159,17 @@ class PooledDQN(DQN):
     pool: Pool | None = None
     learning_loop: LearningLoop | None = None
     evaluator: Evaluator | None = None
+    league: League | None = None
     eval_every = 0
     eval_matches = 0
+    snapshot_every = 0
 
     def setup(self, config: DQNConfig) -> None:  # type: ignore[override]
         """Resolve this trial's options, start its pool, then set up DQN against it."""
         config = config.copy(copy_frozen=False)
         sweep = SweepConfig(**config.env_config[SWEEP_KEY])
         overrides = dict(config.env_config.get(OVERRIDES_KEY) or {})
-        env_cfg, dqn = apply_overrides(sweep, overrides)
+        env_cfg, dqn, league_cfg = trial_options(sweep, overrides)
         configure(config, sweep, dqn)
         self.pool = open_pool(sweep)
         self.pool.start()
@@ -189,6 +201,8 @@ class PooledDQN(DQN):
         try:
             super().setup(config)
             if dqn.loop == "sf2rl":
+                if league_cfg is not None or sweep.curriculum is not None:
+                    self.league = self._league(config, sweep, league_cfg)
                 self.learning_loop = self._learning_loop(config, sweep, dqn)
             if sweep.evaluation.every:
                 self.evaluator = self._evaluator(config, sweep)
@@ -209,7 +223,7 @@ class PooledDQN(DQN):
         envs = sweep.resources.envs_per_runner
         seed = sweep.seed * 1000
         rollout = Rollout(lambda i: factory.make_env(_on(env_config, endpoints, i)), envs, n_step=dqn.n_step,
-                          gamma=dqn.gamma, seed=seed)  # fmt: skip
+                          gamma=dqn.gamma, seed=seed, league=self.league)  # fmt: skip
         obs_space = module.observation_space
         assert obs_space is not None and obs_space.shape is not None and obs_space.dtype is not None
         try:
@@ -231,6 +245,18 @@ class PooledDQN(DQN):
         window = config.metrics_num_episodes_for_smoothing
         return LearningLoop(q, rollout, buffer, schedule, window=window, win_window=sweep.win_rate_window)
 
+    def _league(self, config: DQNConfig, sweep: SweepConfig, cfg: LeagueConfig | None) -> League:
+        """Matchmaking for the training envs; snapshots go to the experiment's league/ folder for peers."""
+        storage = getattr(self, "_storage", None)
+        trial_dir = getattr(storage, "trial_fs_path", None)
+        local = bool(trial_dir) and "://" not in str(trial_dir)
+        folder = Path(str(trial_dir)).parent / "league" if local else None
+        name = member_name(str(getattr(storage, "trial_dir_name", None) or self.trial_name or "trial"))
+        cfg = cfg or LeagueConfig(pfsp="uniform")  # a curriculum alone: the env's weights, under the ceiling
+        self.snapshot_every = cfg.snapshot_every if cfg.self_play else 0
+        env = EnvConfig(**config.env_config[ENV_KEY])
+        return League(env, cfg, sweep.curriculum, name=name, folder=folder, seed=sweep.seed * 1000 + 7)
+
     def _evaluator(self, config: DQNConfig, sweep: SweepConfig) -> Evaluator:
         """Match envs on the pool slots past the training envs' (and their spare)."""
         env_config = eval_config(
@@ -238,8 +264,15 @@ class PooledDQN(DQN):
         )
         endpoints = list(config.env_config[ENDPOINTS_KEY] or [])
         first = envs_needed(sweep) + 1
-        return Evaluator(lambda i: factory.make_env(_on(env_config, endpoints, first + i)), sweep.evaluation.envs,
-                         seed=sweep.seed * 1000 + 500_000)  # fmt: skip
+        ev = sweep.evaluation
+        cells = None
+        if ev.levels is not None or ev.opponents is not None:
+            agents = [str(c) for c in choice.values(env_config.characters[0])]
+            opponents = ev.opponents or [str(c) for c in choice.values(env_config.characters[1])]
+            levels = ev.levels or [int(lv) for lv in choice.values(env_config.difficulty)]
+            cells = [(lv, a, o) for lv in levels for a in agents for o in opponents]
+        return Evaluator(lambda i: factory.make_env(_on(env_config, endpoints, first + i)), ev.envs,
+                         seed=sweep.seed * 1000 + 500_000, cells=cells)  # fmt: skip
 
     def _evaluate(self) -> None:
         """Play this iteration's greedy matches, if it is an evaluation iteration; a lost emulator skips one."""
@@ -256,6 +289,8 @@ class PooledDQN(DQN):
             "eval_round_win_rate": r.rounds_won / rounds if rounds else float("nan"),
             "eval_time_s": time.perf_counter() - t0,
         }  # fmt: skip
+        if self.league is not None and self.league.promote(r.win_rate_up_to(self.league.ceiling)):
+            log.info("curriculum: training now reaches CPU level %d", self.league.ceiling)
 
     def training_step(self) -> None:
         """sf2rl's lean iteration (dqn.loop 'sf2rl'), or RLlib's stock one."""
@@ -268,6 +303,24 @@ class PooledDQN(DQN):
         # The local env runner's module is what RLlib checkpoints as the inference copy: keep it current.
         runners.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
         return None
+
+    def save_to_path(self, path: Any = None, *args: Any, **kwargs: Any) -> str:
+        """RLlib's checkpoint, plus the sf2rl policy export that eval, play and opponents load (no pickles)."""
+        saved = super().save_to_path(path, *args, **kwargs)
+        if kwargs.get("filesystem") is None and "://" not in str(saved):
+            self._export(Path(saved))
+        return saved
+
+    def _export(self, checkpoint_dir: Path) -> None:
+        config = self.config
+        assert config is not None
+        if self.learning_loop is not None:
+            module = self.learning_loop.learner.module
+        else:
+            learner = self.learner_group._learner if self.learner_group is not None else None
+            module = learner.module[DEFAULT_MODULE_ID].unwrapped() if learner is not None else None
+        if module is not None:
+            write_export(module, EnvConfig(**config.env_config[ENV_KEY]), checkpoint_dir)
 
     def _self_play_folder(self) -> str:
         """Where this trial's checkpoints land: the opponent follows the newest of them."""
@@ -283,8 +336,13 @@ class PooledDQN(DQN):
         # Tune numbers the result after step() returns; self.iteration still counts the finished ones.
         if self.evaluator is not None and (self.iteration + 1) % self.eval_every == 0:
             self._evaluate()
+        if self.snapshot_every and self.league is not None and (self.iteration + 1) % self.snapshot_every == 0:
+            assert self.learning_loop is not None
+            self.league.freeze(self.learning_loop.learner.module, self.iteration + 1)
         # The last evaluation's figures stay on every result, so Tune and schedulers always see the metric.
         result.update(self._eval)
+        if self.league is not None:
+            result["league"] = self.league.metrics()
         result.update(flatten_metrics(result))
         # Wall-clock time at the end of the iteration: curves against it compare trials of unequal speed.
         result["wall_time"] = time.time()

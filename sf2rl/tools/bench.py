@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import statistics
@@ -178,13 +179,29 @@ if importlib.util.find_spec("stable_retro") is not None:
     SECTIONS["vector_retro"] = lambda quick: bench_vector("retro", "airstriker-genesis", quick)
 
 
-def run_bench(quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
+SWEEP_SECTIONS: dict[str, Callable[[bool, Path | None], dict[str, Any]]] = {}
+"""Sections that reproduce a sweep file end to end; ``--sweep FILE`` replaces their default one."""
+
+
+def _with_sweep(
+    section: Callable[[bool, Path | None], dict[str, Any]], quick: bool, sweep: Path | None
+) -> dict[str, Any]:
+    return section(quick, sweep)
+
+
+def run_bench(quick: bool = False, only: list[str] | None = None, sweep: Path | None = None) -> dict[str, Any]:
     """Run the selected sections (all by default) and return the report."""
-    unknown = sorted(set(only or ()) - set(SECTIONS))
+    valid = {*SECTIONS, *SWEEP_SECTIONS}
+    unknown = sorted(set(only or ()) - valid)
     if unknown:
-        raise ConfigError(f"unknown bench sections {unknown}; valid: {sorted(SECTIONS)}")
+        raise ConfigError(f"unknown bench sections {unknown}; valid: {sorted(valid)}")
+    if sweep is not None and (not only or set(only) - set(SWEEP_SECTIONS)):
+        raise ConfigError(f"--sweep applies to the sections {sorted(SWEEP_SECTIONS)}; name them with --only")
     report: dict[str, Any] = {"quick": quick, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    for name, fn in SECTIONS.items():
+    sections = dict(SECTIONS)
+    for key, section in SWEEP_SECTIONS.items():
+        sections[key] = functools.partial(_with_sweep, section, sweep=sweep)
+    for name, fn in sections.items():
         if only and name not in only:
             continue
         t0 = time.perf_counter()
@@ -287,7 +304,9 @@ if (BENCH_DIR / "training.py").exists():
     SECTIONS["training"] = lambda quick: _bench_script("training").run(quick)
     SECTIONS["scaling"] = lambda quick: _bench_script("training").run_scaling(quick)
 if (BENCH_DIR / "champion.py").exists():
-    SECTIONS["champion"] = lambda quick: _bench_script("champion").run(quick)
+    SWEEP_SECTIONS["champion"] = lambda quick, sweep: _bench_script("champion").run(quick, sweep_file=sweep)
+if (BENCH_DIR / "generalist.py").exists():
+    SWEEP_SECTIONS["generalist"] = lambda quick, sweep: _bench_script("generalist").run(quick, sweep_file=sweep)
 if (BENCH_DIR / "remote.py").exists():
     SECTIONS["remote"] = lambda quick: _bench_script("remote").run(quick)
     SECTIONS["cluster_costs"] = lambda quick: _bench_script("remote").costs(quick)

@@ -137,3 +137,11 @@ def test_matrix_mode_scores_every_level_and_opponent_and_logs_both_files(
     assert saved["cells"] == cells and (out / "matrix.png").read_bytes()[:4] == b"\x89PNG"
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "eval/matrix-heuristic")}
     assert logged == {"eval/matrix-heuristic/matrix.json", "eval/matrix-heuristic/matrix.png"}
+
+
+def test_a_strong_policy_wins_every_match_through_eval(capsys: pytest.CaptureFixture[str]) -> None:
+    # Positive control: if `won` were never set, every win rate the platform reports would read 0.
+    code, out, _ = run_cli(["eval", "cpu-8", "--vs", "noop", "--matches", "4", "--workers", "1", "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["wins"] == 4 and report["win_rate"] == 1.0
+    assert report["rounds_won"] == 8 and report["rounds_lost"] == 0

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from sf2rl.cli.main import main as sf2rl_main
+from sf2rl.core.elo import ELO_START
 from sf2rl.core.errors import ConfigError
-from sf2rl.play.tournament import ELO_START, run_tournament
+from sf2rl.play.tournament import run_tournament
 
 ENTRANTS = ["heuristic", "cpu-4", "random", "noop"]
 
@@ -82,3 +83,12 @@ def test_results_go_to_an_mlflow_run(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert set(client.get_run(run.info.run_id).data.metrics) == {"tournament/elo/cpu-6", "tournament/elo/noop"}
     files = {a.path for a in client.list_artifacts(run.info.run_id, "tournament")}
     assert files == {"tournament/bracket.png", "tournament/elo.csv", "tournament/results.json"}
+
+
+def test_a_strong_entrant_wins_every_match_and_tops_the_elo_table(tmp_path: Path) -> None:
+    # Positive control: the CPU's level-8 script against a player that never moves must win each match.
+    report = run_tournament(["cpu-8", "noop"], "round-robin", 3, [], tmp_path / "t", seed=2,
+                            overrides={"frame_skip": 8})  # fmt: skip
+    table = {row["entrant"]: row for row in report["elo"]}
+    assert table["cpu-8"]["wins"] == 3 and table["cpu-8"]["losses"] == 0
+    assert table["noop"]["wins"] == 0 and table["cpu-8"]["elo"] > table["noop"]["elo"]

@@ -8,7 +8,7 @@ import pytest
 from sf2rl.core.config import EnvConfig
 from sf2rl.core.errors import WorkerUnavailableError
 from sf2rl.env.environment import SF2Env
-from sf2rl.sweep.evaluator import Evaluator, eval_config
+from sf2rl.sweep.evaluator import EvalResult, Evaluator, eval_config
 
 TRAIN = EnvConfig(action_set="minimal", frame_skip=8, episode="round", difficulty=[1, 2], max_episode_steps=40)
 
@@ -62,3 +62,31 @@ def test_a_lost_emulator_fails_one_evaluation_and_the_next_starts_fresh(spawn_ho
     with pytest.raises(WorkerUnavailableError):
         ev.run(_noop, matches=1)
     assert ev.envs == [] and len(made) == 1  # closed, so the next round builds (and leases) anew
+
+
+def _walk_in_and_punch(obs: np.ndarray) -> np.ndarray:
+    """Scripted from the RAM features alone: walk at the opponent, heavy punch when close (minimal actions)."""
+    distance = np.abs(obs[:, 4])  # (opponent x - own x) / stage width
+    return np.where(distance > 0.08, 1, 7).astype(np.int64)  # 1: forward, 7: heavy punch
+
+
+def test_a_winning_agent_is_counted_as_winning() -> None:
+    # Positive control for the win count: against a player 2 that never moves, walking in and punching wins.
+    from sf2rl.agents.factory import make_env
+
+    cfg = eval_config(TRAIN, difficulty=1, max_steps=3000).model_copy(update={"opponent": "noop"})
+    ev = Evaluator(lambda i: make_env(cfg), num_envs=2, seed=3)
+    r = ev.run(_walk_in_and_punch, matches=3)
+    ev.close()
+    assert (r.matches, r.wins, r.rounds_won, r.rounds_lost) == (3, 3, 6, 0)
+    assert r.win_rate == 1.0
+
+
+def test_matrix_cells_are_played_in_turn_and_counted_per_level() -> None:
+    cfg = eval_config(TRAIN, difficulty=1, max_steps=60)
+    cells = [(1, "ryu", "ken"), (8, "ryu", "guile")]
+    ev = Evaluator(lambda i: SF2Env(cfg), num_envs=2, seed=0, cells=cells)
+    r = ev.run(_noop, matches=5)
+    ev.close()
+    assert r.by_level == {1: (3, 0), 8: (2, 0)}  # match k plays cell k mod 2
+    assert r.win_rate_up_to(1) == 0.0 and np.isnan(EvalResult(0, 0, 0, 0, 0, {}).win_rate_up_to(3))

@@ -74,12 +74,12 @@ def test_checkpoint_opponent_acts_from_player_twos_side(tmp_path: Path) -> None:
 
 def test_opponent_refreshes_from_the_newest_checkpoint_in_a_folder(tmp_path: Path) -> None:
     folder = tmp_path / "league"
-    first = save_module(folder / "a" / MODULE_SUBDIR, EnvConfig(**MINIMAL)).parents[3]
+    first = save_module(folder / "a" / MODULE_SUBDIR, EnvConfig(**MINIMAL), export=folder / "a").parents[3]
     (first / "rllib_checkpoint.json").write_text("{}")
     env = make_env(EnvConfig(**{**MINIMAL, "opponent": str(folder), "opponent_refresh_episodes": 1}))
     env.reset(seed=0)
     assert isinstance(env.opponent, RefreshingPolicy) and env.opponent.loaded == first
-    second = save_module(folder / "b" / MODULE_SUBDIR, EnvConfig(**MINIMAL)).parents[3]
+    second = save_module(folder / "b" / MODULE_SUBDIR, EnvConfig(**MINIMAL), export=folder / "b").parents[3]
     (second / "rllib_checkpoint.json").write_text("{}")
     later = time.time() + 5
     os.utime(second / "rllib_checkpoint.json", (later, later))
@@ -94,7 +94,7 @@ def test_dqn_trains_against_a_checkpoint_opponent(ray_session: Path, tmp_path: P
     from sf2rl.sweep.trainable import PooledDQN, base_config
 
     league = tmp_path / "league"
-    first = save_module(league / "first" / MODULE_SUBDIR, EnvConfig(**MINIMAL)).parents[3]
+    first = save_module(league / "first" / MODULE_SUBDIR, EnvConfig(**MINIMAL), export=league / "first").parents[3]
     (first / "rllib_checkpoint.json").write_text("{}")
     # 180 steps: each of the 4 envs finishes a 40-step episode and steps on into the next.
     dqn = {

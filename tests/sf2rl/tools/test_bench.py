@@ -24,10 +24,14 @@ def test_bench_json_report(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unknown_bench_section_is_an_error() -> None:
+    from pathlib import Path
+
     from sf2rl.tools.bench import run_bench
 
     with pytest.raises(ValueError, match="valid"):
         run_bench(only=["warp"])
+    with pytest.raises(ValueError, match="--sweep applies to the sections"):
+        run_bench(only=["rtt"], sweep=Path("sweeps/quickstart.yaml"))
 
 
 @pytest.mark.e2e
@@ -87,9 +91,9 @@ def test_scaling_section_measures_the_machines_own_ceiling() -> None:
 
 
 def test_champion_section_reads_time_to_each_win_rate_from_the_trials_evaluations(tmp_path) -> None:
-    from sf2rl.tools.bench import SECTIONS, _bench_script
+    from sf2rl.tools.bench import SWEEP_SECTIONS, _bench_script
 
-    assert "champion" in SECTIONS
+    assert "champion" in SWEEP_SECTIONS and "generalist" in SWEEP_SECTIONS
     champion = _bench_script("champion")
     rows = [  # iteration 1 has no evaluation yet; iteration 3 carries iteration 2's
         {"wall_time": 110.0, "env_steps_total": 10_000, "eval_win_rate": float("nan")},

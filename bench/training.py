@@ -9,6 +9,7 @@ same ones to the trial), torch with ``--threads`` intra-op threads, and report t
 steady-state rate measured after learning starts. Run by ``sf2rl.tools.bench``::
 
     python bench/training.py bare --seconds 60 --threads 1
+    python bench/training.py section --levers vanilla_dqn,batch_256_per_16_steps --no-scaling --out FILE
 """
 
 from __future__ import annotations
@@ -120,6 +121,83 @@ def run_bare(seconds: float, seed: int = 0) -> dict[str, float]:
                 return _rate(marks)
 
 
+def run_bare_default(seconds: float, seed: int = 0, n_step: int = 3) -> dict[str, float]:
+    """The bare loop running the sweep defaults' algorithm: double Q, dueling heads, PER and n-step returns.
+
+    A plain torch MLP with a value and an advantage head, and sf2rl's numpy replay pieces
+    (``ReplayBuffer`` with priorities, ``NStepFolder``), which hold no framework code: what
+    is left between this and a trial is the trial's own machinery (Tune, RLlib, rollout).
+    """
+    import torch
+
+    from sf2rl.sweep.replay_buffer import NStepFolder, ReplayBuffer
+
+    s = SETTINGS
+    env = _env()
+    obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
+
+    class Dueling(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[torch.nn.Module] = []
+            width = obs_dim
+            for h in s["hiddens"]:
+                layers += [torch.nn.Linear(width, h), torch.nn.Tanh()]
+                width = h
+            self.body = torch.nn.Sequential(*layers)
+            self.adv, self.value = torch.nn.Linear(width, n_actions), torch.nn.Linear(width, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            z = self.body(x)
+            a = self.adv(z)
+            return self.value(z) + a - a.mean(dim=1, keepdim=True)
+
+    q, target = Dueling(), Dueling()
+    target.load_state_dict(q.state_dict())
+    opt = torch.optim.Adam(q.parameters(), lr=s["lr"], fused=True)
+    buf = ReplayBuffer(s["buffer_size"], (obs_dim,), np.float32, alpha=0.6, beta=0.4, seed=seed)
+    folder = NStepFolder(1, n_step, s["gamma"])
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    steps = updates = 0
+    marks: list[tuple[float, int, int]] = []
+    deadline = time.perf_counter() + seconds
+    while True:
+        eps = max(0.05, 1.0 - 0.95 * steps / s["epsilon_timesteps"])
+        if rng.random() < eps:
+            action = int(rng.integers(n_actions))
+        else:
+            with torch.no_grad():
+                action = int(q(torch.from_numpy(obs[None])).argmax())
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        folder.add(0, obs, action, float(reward), next_obs, terminated, truncated)
+        if (done := folder.take()) is not None:
+            buf.add(*done)
+        steps += 1
+        obs = env.reset()[0] if terminated or truncated else next_obs
+        if steps >= s["learning_starts"] and steps % s["train_every"] == 0:
+            b = buf.sample(s["batch_size"])
+            o, nx = torch.from_numpy(b.obs), torch.from_numpy(b.next_obs)
+            with torch.no_grad():
+                best = q(nx).argmax(1, keepdim=True)
+                y = torch.from_numpy(b.returns) + torch.from_numpy(b.discounts) * target(nx).gather(1, best).squeeze(1)
+            pred = q(o).gather(1, torch.from_numpy(b.actions)[:, None]).squeeze(1)
+            loss = (torch.from_numpy(b.weights) * torch.nn.functional.huber_loss(pred, y, reduction="none")).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            buf.update_priorities(b.indices, (pred - y).detach().abs().numpy())
+            updates += 1
+        if steps % s["target_update_period"] == 0:
+            target.load_state_dict(q.state_dict())
+        if steps % 500 == 0 and steps >= s["learning_starts"]:
+            now = time.perf_counter()
+            marks.append((now, steps, updates))
+            if now >= deadline and len(marks) >= 2:
+                env.close()
+                return _rate(marks)
+
+
 def run_sb3(seconds: float, seed: int = 0) -> dict[str, float]:
     """Stable-Baselines3 DQN with the same settings, stopped by a wall-clock callback."""
     import torch
@@ -152,6 +230,9 @@ def run_sb3(seconds: float, seed: int = 0) -> dict[str, float]:
     env.close()
     return _rate(marks)
 
+
+PEERS: dict[str, Any] = {"bare": run_bare, "bare_default": run_bare_default, "sb3": run_sb3}
+"""The peers, each run in a process of its own by :func:`_peer`."""
 
 # ----------------------------------------------------------------- the section
 
@@ -190,31 +271,27 @@ def _peer(loop: str, seconds: float, threads: int, seed: int) -> dict[str, float
     return result
 
 
-BASE_TRIAL: dict[str, Any] = {
-    "dqn": {"double_q": False, "dueling": False, "prioritized_replay": False, "n_step": 1},
-    "resources": {},
-}
-"""The trial at the peers' algorithm (vanilla 1-step DQN): only the loop differs."""
+VANILLA = {"dqn": {"double_q": False, "dueling": False, "prioritized_replay": False, "n_step": 1}}
+"""The trial at SB3's and the bare loop's algorithm (vanilla 1-step DQN): only the loop differs."""
+BASE_TRIAL: dict[str, Any] = {"dqn": {}, "resources": {}}
+"""The trial as users get it: the sweep defaults (double Q, dueling heads, prioritized replay, 3-step)."""
 
 LEVERS: dict[str, dict[str, Any]] = {
-    # RLlib's own DQN training_step, one env (what a trial did before sf2rl's loop), and with a remote runner.
+    # The default algorithm's own costs, each taken away alone, and all of them (vanilla DQN).
+    "vanilla_dqn": VANILLA,
+    "without_prioritized_replay": {"dqn": {"prioritized_replay": False}},
+    "without_double_q_dueling": {"dqn": {"double_q": False, "dueling": False}},
+    "one_step_returns": {"dqn": {"n_step": 1}},
+    # RLlib's own DQN training_step, one env (what a trial did before sf2rl's loop).
     "rllib_stock_loop": {
         "dqn": {"loop": "rllib", "rollout_fragment_length": 4, "steps_per_iteration": 250},
         "resources": {"envs_per_runner": 1},
-    },
-    "rllib_remote_env_runner": {
-        "dqn": {"loop": "rllib", "rollout_fragment_length": 4, "steps_per_iteration": 250},
-        "resources": {"envs_per_runner": 1, "env_runners": 1},
     },
     # How many envs the trial steps together (the replay ratio stays at one 64-sample update per 4 steps).
     "one_env": {"dqn": {"rollout_fragment_length": 4}, "resources": {"envs_per_runner": 1}},
     "eight_envs_batch_128": {"dqn": {"train_batch_size": 128}, "resources": {"envs_per_runner": 8}},
     # Larger batches, fewer updates, same replay ratio.
     "batch_256_per_16_steps": {"dqn": {"train_batch_size": 256, "rollout_fragment_length": 4}},
-    # The algorithm's own costs, each alone: the prioritized buffer, double Q with dueling heads, 3-step returns.
-    "prioritized_replay": {"dqn": {"prioritized_replay": True}},
-    "double_q_dueling": {"dqn": {"double_q": True, "dueling": True}},
-    "n_step_3": {"dqn": {"n_step": 3}},
     "torch_threads_2": {"resources": {"torch_threads": 2}},
     # A spawned worker host (the default before inline pools; still retro's and BizHawk's), all of the
     # trial's games in one emulator process; with polling; with one emulator process per game.
@@ -224,7 +301,8 @@ LEVERS: dict[str, dict[str, Any]] = {
     # Per-iteration costs (metrics, MLflow, checkpoints every 5 iterations) paid four times as often.
     "iterations_of_250_steps": {"dqn": {"steps_per_iteration": 250}},
 }
-"""Each lever is the base trial with these sections merged in, at the same replay ratio (16 samples per step)."""
+"""Each lever is the base trial (the defaults) with these sections merged in, at the same replay ratio
+(16 samples per step)."""
 
 
 def _trial_sweep(name: str, storage: str, uri: str, seconds: float, variant: dict[str, Any], samples: int = 1) -> Any:
@@ -298,19 +376,28 @@ def _ratios(num: list[dict[str, float]], den: list[dict[str, float]], key: str =
     return _summary([a[key] / b[key] for a, b in zip(num, den, strict=True)])
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    """The ``training`` section: (a) an sf2rl trial, (b) SB3 DQN, (c) the bare loop, in alternating rounds;
-    then each lever against the base trial, and two concurrent trials against one."""
+LOOPS = ("trial", "sb3", "bare_default", "trial_vanilla", "bare")
+"""The main comparison: the trial as users get it, SB3 DQN, the bare loop at the default algorithm, then the
+trial and the bare loop at SB3's vanilla algorithm."""
+
+
+def run(quick: bool = False, levers: list[str] | None = None, scaling: bool = True, rounds: int | None = None,
+        seconds: float | None = None, lever_rounds: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """The ``training`` section: the trial with its default algorithm against SB3 DQN and the bare loops, in
+    alternating rounds; the vanilla trial likewise; then each lever (default all) against the default trial,
+    and two concurrent trials against one."""
     import tempfile
 
     import ray
 
     from sf2rl.sweep.runner import init_ray
 
-    rounds, seconds = (1, 20.0) if quick else (5, 45.0)
-    lever_rounds, lever_seconds = (1, 15.0) if quick else (2, 30.0)
+    rounds = rounds or (1 if quick else 5)
+    seconds = seconds or (20.0 if quick else 45.0)
+    lever_rounds = lever_rounds or (1 if quick else 2)
+    lever_seconds = 15.0 if quick else 30.0
     threads = 1
-    runs: dict[str, list[dict[str, float]]] = {"trial": [], "sb3": [], "bare": []}
+    runs: dict[str, list[dict[str, float]]] = {loop: [] for loop in LOOPS}
     out: dict[str, Any] = {
         "settings": {
             **SETTINGS,
@@ -319,6 +406,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             "nice": 15,
             "seconds_per_run": seconds,
             "rounds": rounds,
+            "trial_algorithm": "sweep defaults: double Q, dueling, prioritized replay (alpha 0.6), 3-step",
+            "vanilla_algorithm": "1-step DQN, no double Q, no dueling, uniform replay (SB3's)",
         },
     }
     with tempfile.TemporaryDirectory(prefix="sf2bench-train-") as tmp:
@@ -326,30 +415,35 @@ def run(quick: bool = False) -> dict[str, Any]:
         try:
             for r in range(rounds):
                 # Rotate the order, so no loop always runs first after a quiet spell.
-                order = ["trial", "sb3", "bare"]
-                for loop in order[r % 3 :] + order[: r % 3]:
+                for loop in LOOPS[r % len(LOOPS) :] + LOOPS[: r % len(LOOPS)]:
                     if loop == "trial":
-                        runs[loop].append(_trials(tmp, f"train-a-{r}", seconds, {}))
+                        runs[loop].append(_trials(tmp, f"train-default-{r}", seconds, {}))
+                    elif loop == "trial_vanilla":
+                        runs[loop].append(_trials(tmp, f"train-vanilla-{r}", seconds, VANILLA))
                     else:
                         runs[loop].append(_peer(loop, seconds, threads, seed=r))
             for loop, values in runs.items():
                 out[loop] = {k: _summary([v[k] for v in values]) for k in values[0]}
             out["ratio_trial_vs_sb3"] = _ratios(runs["trial"], runs["sb3"])
-            out["ratio_trial_vs_bare"] = _ratios(runs["trial"], runs["bare"])
+            out["ratio_trial_vs_bare_default"] = _ratios(runs["trial"], runs["bare_default"])
+            out["ratio_trial_vanilla_vs_sb3"] = _ratios(runs["trial_vanilla"], runs["sb3"])
+            out["ratio_trial_vanilla_vs_bare"] = _ratios(runs["trial_vanilla"], runs["bare"])
             out["ratio_trial_vs_sb3_updates"] = _ratios(runs["trial"], runs["sb3"], "updates_per_s")
 
-            levers: dict[str, list[dict[str, float]]] = {"base": [], **{k: [] for k in LEVERS}}
-            for r in range(lever_rounds):
-                for name in levers:
-                    levers[name].append(_trials(tmp, f"lever-{name}-{r}", lever_seconds, LEVERS.get(name, {})))
-            out["levers"] = {
-                name: {"env_steps_per_s": _summary([v["env_steps_per_s"] for v in values]),
-                       "ratio_vs_base": _ratios(values, levers["base"]),
-                       "cores_busy": _summary([v["cores_busy"] for v in values])}
-                for name, values in levers.items()
-            }  # fmt: skip
-
-            out["scaling"] = _scaling(tmp, rounds, seconds)
+            chosen = list(LEVERS) if levers is None else levers
+            lever_runs: dict[str, list[dict[str, float]]] = {"base": [], **{k: [] for k in chosen}}
+            for r in range(lever_rounds if chosen else 0):
+                for name in lever_runs:
+                    lever_runs[name].append(_trials(tmp, f"lever-{name}-{r}", lever_seconds, LEVERS.get(name, {})))
+            if chosen:
+                out["levers"] = {
+                    name: {"env_steps_per_s": _summary([v["env_steps_per_s"] for v in values]),
+                           "ratio_vs_base": _ratios(values, lever_runs["base"]),
+                           "cores_busy": _summary([v["cores_busy"] for v in values])}
+                    for name, values in lever_runs.items()
+                }  # fmt: skip
+            if scaling:
+                out["scaling"] = _scaling(tmp, rounds, seconds)
         finally:
             ray.shutdown()
     return out
@@ -425,7 +519,12 @@ def run_scaling(quick: bool = False) -> dict[str, Any]:
 def main() -> None:
     """Run one peer and print its rates as JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("loop", choices=["bare", "sb3"])
+    ap.add_argument("loop", choices=[*sorted(PEERS), "section"], help="a peer, or the whole section ('section')")
+    ap.add_argument("--levers", help="with 'section': comma-separated levers to run (default all; '' for none)")
+    ap.add_argument("--no-scaling", action="store_true", help="with 'section': skip the two-trial scaling part")
+    ap.add_argument("--out", help="with 'section': write the report here as JSON")
+    ap.add_argument("--rounds", type=int, help="with 'section': rounds of the main comparison (default 5)")
+    ap.add_argument("--lever-rounds", type=int, help="with 'section': rounds of each lever (default 2)")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--nice", type=int, default=0, help="raise this process's niceness (Ray workers run at 15)")
@@ -436,8 +535,18 @@ def main() -> None:
     if args.nice:
         os.nice(args.nice)
     torch.set_num_threads(args.threads)
-    fn = run_bare if args.loop == "bare" else run_sb3
-    print(json.dumps(fn(args.seconds, args.seed)))
+    if args.loop == "section":
+        levers = None if args.levers is None else [x for x in args.levers.split(",") if x]
+        report = {"training": run(levers=levers, scaling=not args.no_scaling, rounds=args.rounds,
+                                  seconds=args.seconds if args.seconds != 60.0 else None,
+                                  lever_rounds=args.lever_rounds),
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+        text = json.dumps(report, indent=2)
+        if args.out:
+            open(args.out, "w").write(text)
+        print(text)
+        return
+    print(json.dumps(PEERS[args.loop](args.seconds, args.seed)))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 
+from sf2rl.sweep.q_network import LeanQ
 from sf2rl.sweep.replay_buffer import Batch
 
 
@@ -61,9 +62,15 @@ class QLearner:
                 group["fused"] = True
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.rng = np.random.default_rng(seed)
+        try:
+            self._online: Any = LeanQ.of(module)
+            self._target: Any = LeanQ.of(module, target=True)
+        except (ValueError, AttributeError):  # not a plain MLP module: RLlib's own (slower) forward passes
+            self._online = lambda obs: module.compute_q_values({Columns.OBS: obs})["qf_preds"]
+            self._target = lambda obs: module.forward_target({Columns.OBS: obs})["qf_preds"]
 
     def _q(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.module.compute_q_values({Columns.OBS: obs})["qf_preds"]
+        return self._online(obs)
 
     def set_lr(self, lr: float) -> None:
         """Use ``lr`` from now on: a restore loads the checkpoint's lr, but PBT restores with a new one."""
@@ -90,15 +97,12 @@ class QLearner:
         next_obs = _tensor(batch.next_obs)
         actions = torch.from_numpy(batch.actions)
         with torch.no_grad():
-            target_next = self.module.forward_target({Columns.OBS: next_obs})["qf_preds"]
-        if self.double_q:
-            # One pass over obs and next obs together, as RLlib's module does for double Q.
-            both = self._q(torch.cat([obs, next_obs]))
-            q_all, online_next = both.chunk(2)
-            best = online_next.detach().argmax(dim=1, keepdim=True)
-        else:
-            q_all = self._q(obs)
-            best = target_next.argmax(dim=1, keepdim=True)
+            target_next = self._target(next_obs)
+            # Double Q picks the next action with the online network. That pass needs no gradient:
+            # run inside the training pass (RLlib concatenates obs and next obs), its half of the
+            # batch would be carried through the backward pass for nothing.
+            best = (self._q(next_obs) if self.double_q else target_next).argmax(dim=1, keepdim=True)
+        q_all = self._q(obs)
         q = q_all.gather(1, actions[:, None]).squeeze(1)
         target = torch.from_numpy(batch.returns) + torch.from_numpy(batch.discounts) * target_next.gather(
             1, best

@@ -28,25 +28,36 @@ class Batch:
 
 
 class SumTree:
-    """Priorities in a binary tree of partial sums: set and draw proportionally in O(log n), batched."""
+    """Priorities in binary trees of partial sums and minima: set, draw and find the least in O(log n), batched."""
 
     def __init__(self, capacity: int) -> None:
         self.leaves = 1 << max(0, (capacity - 1).bit_length())
         self.tree = np.zeros(2 * self.leaves, np.float64)
+        self.mins = np.full(2 * self.leaves, np.inf)
 
     @property
     def total(self) -> float:
         """Sum of all priorities."""
         return float(self.tree[1])
 
+    @property
+    def min(self) -> float:
+        """The least priority set so far (inf before any): PER's largest importance weight comes from it."""
+        return float(self.mins[1])
+
     def set(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """Set the priorities of ``indices`` (duplicates: the last one wins)."""
         node = indices + self.leaves
         self.tree[node] = priorities
-        node = np.unique(node // 2)
+        self.mins[node] = priorities
+        # Every leaf is at the same depth, so all the paths reach the root together. A parent met
+        # twice is written twice with the same value, which is cheaper than np.unique per level.
+        node = node // 2
         while node[0] >= 1:
-            self.tree[node] = self.tree[2 * node] + self.tree[2 * node + 1]
-            node = np.unique(node // 2)
+            left, right = 2 * node, 2 * node + 1
+            self.tree[node] = self.tree[left] + self.tree[right]
+            self.mins[node] = np.minimum(self.mins[left], self.mins[right])
+            node = node // 2
 
     def find(self, mass: np.ndarray) -> np.ndarray:
         """The leaf under each cumulative ``mass`` (values in [0, total))."""
@@ -129,7 +140,7 @@ class ReplayBuffer:
             idx = np.minimum(self.tree.find(np.minimum(mass, np.nextafter(total, 0))), self.size - 1)
             probs = self.tree.get(idx) / total
             # Normalized by the largest weight any stored transition could get (that of the lowest priority).
-            p_min = float(self.tree.get(np.arange(self.size)).min()) / total
+            p_min = self.tree.min / total
             w = (np.maximum(probs, 1e-12) / max(p_min, 1e-12)) ** -self.beta
             weights = w.astype(np.float32)
         return Batch(idx, self.obs[idx], self.actions[idx], self.returns[idx], self.next_obs[idx],

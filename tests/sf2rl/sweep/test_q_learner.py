@@ -134,3 +134,68 @@ def test_pixel_observations_are_stored_as_uint8_and_fed_as_floats() -> None:
     batch = Batch(np.arange(8), obs, rng.integers(ACTIONS, size=8), np.ones(8, np.float32), obs,
                   np.full(8, 0.9, np.float32), np.ones(8, np.float32))  # fmt: skip
     assert np.isfinite(q.update(batch).loss)
+
+
+@pytest.mark.parametrize("dueling", [True, False])
+def test_the_lean_forward_computes_rllibs_q_values(dueling: bool) -> None:
+    from ray.rllib.core.columns import Columns
+
+    from sf2rl.sweep.q_network import LeanQ
+
+    q = _learner(double_q=True, dueling=dueling)
+    obs = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (16, OBS)).astype(np.float32))
+    q.update(_batch())  # online and target differ after a step: each lean pass must read its own network
+    with torch.no_grad():
+        online = q.module.compute_q_values({Columns.OBS: obs})["qf_preds"]
+        target = q.module.forward_target({Columns.OBS: obs})["qf_preds"]
+        torch.testing.assert_close(LeanQ.of(q.module)(obs), online)
+        torch.testing.assert_close(LeanQ.of(q.module, target=True)(obs), target)
+    assert not torch.allclose(online, target)
+
+
+@pytest.mark.parametrize("double_q", [True, False])
+def test_lean_updates_train_exactly_as_rllibs_forward_would(double_q: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sf2rl.sweep import q_learner
+
+    lean = _learner(double_q, dueling=True, seed=3)
+    monkeypatch.setattr(q_learner.LeanQ, "of", classmethod(lambda cls, *a, **k: (_ for _ in ()).throw(ValueError())))
+    stock = _learner(double_q, dueling=True, seed=3)  # RLlib's own forward passes (the fallback)
+    assert not isinstance(stock._online, q_learner.LeanQ) and isinstance(lean._online, q_learner.LeanQ)
+    rng = np.random.default_rng(4)
+    for step in range(5):
+        batch = _batch(seed=step)
+        batch = Batch(batch.indices, batch.obs, batch.actions, batch.returns, rng.uniform(-1, 1, batch.obs.shape)
+                      .astype(np.float32), np.full(64, 0.97, np.float32), batch.weights)  # fmt: skip
+        a, b = lean.update(batch), stock.update(batch)
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
+        np.testing.assert_allclose(a.td_errors, b.td_errors, rtol=1e-4, atol=1e-6)
+        lean.sync_target()
+        stock.sync_target()
+    for pa, pb in zip(lean.module.parameters(), stock.module.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-6)
+
+
+def test_double_q_bootstraps_the_target_networks_value_of_the_online_networks_choice() -> None:
+    q = _learner(double_q=True, dueling=False, seed=5)
+    with torch.no_grad():
+        for p in q.module.parameters():
+            p.add_(torch.randn_like(p))  # online and target now disagree about the best next action
+    batch = _batch(n=32, seed=6)
+    next_obs = np.random.default_rng(7).uniform(-1, 1, batch.obs.shape).astype(np.float32)
+    batch = Batch(batch.indices, batch.obs, batch.actions, np.zeros(32, np.float32), next_obs,
+                  np.ones(32, np.float32), batch.weights)  # fmt: skip
+    from ray.rllib.core.columns import Columns
+
+    with torch.no_grad():
+        o = torch.from_numpy(batch.obs)
+        n = torch.from_numpy(next_obs)
+        q_sa = q.module.compute_q_values({Columns.OBS: o})["qf_preds"].gather(
+            1, torch.from_numpy(batch.actions)[:, None]
+        )
+        online_next = q.module.compute_q_values({Columns.OBS: n})["qf_preds"]
+        target_next = q.module.forward_target({Columns.OBS: n})["qf_preds"]
+        double = target_next.gather(1, online_next.argmax(1, keepdim=True))
+        vanilla = target_next.max(1, keepdim=True).values
+    assert not torch.allclose(double, vanilla)  # the test tells the two targets apart
+    stats = q.update(batch)
+    np.testing.assert_allclose(stats.td_errors, (q_sa - double).abs().squeeze(1).numpy(), rtol=1e-4, atol=1e-5)

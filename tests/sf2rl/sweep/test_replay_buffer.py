@@ -117,3 +117,29 @@ def test_dropped_env_loses_only_its_own_pending_steps() -> None:
     _, actions, returns, _, _ = fold.take()  # type: ignore[misc]
     np.testing.assert_array_equal(actions, [1])
     np.testing.assert_allclose(returns, [2.0])
+
+
+def test_the_trees_keep_sums_and_minima_of_what_was_set() -> None:
+    rng = np.random.default_rng(0)
+    tree = SumTree(100)
+    priorities = np.zeros(100)
+    for _ in range(50):
+        idx = rng.integers(100, size=16)  # duplicates included: the last one wins
+        p = rng.uniform(0.01, 5.0, 16)
+        tree.set(idx, p)
+        for i, v in zip(idx, p, strict=True):
+            priorities[i] = v
+        assert tree.total == pytest.approx(priorities.sum())
+        assert tree.min == pytest.approx(priorities[priorities > 0].min())
+
+
+def test_importance_weights_are_normalized_by_the_least_priority() -> None:
+    buf = ReplayBuffer(64, (2,), np.float32, alpha=1.0, beta=1.0, seed=0)
+    n = 64
+    buf.add(np.zeros((n, 2), np.float32), np.zeros(n, np.int64), np.zeros(n, np.float32), np.zeros((n, 2), np.float32),
+            np.ones(n, np.float32))  # fmt: skip
+    buf.update_priorities(np.arange(n), np.linspace(0.1, 6.4, n))
+    batch = buf.sample(4096)
+    # With beta 1 a transition's weight is p_min / p: 1 for the least, and exactly 0.1 / p otherwise.
+    p = 0.1 + (6.4 - 0.1) * batch.indices / (n - 1) + 1e-6
+    np.testing.assert_allclose(batch.weights, (0.1 + 1e-6) / p, rtol=1e-4)

@@ -41,8 +41,31 @@ def experiment_links(uri: str, base: str, name: str | None) -> list[tuple[str, s
     return [(e.name, f"{base}/#/experiments/{e.experiment_id}/runs?{RUNS_VIEW}") for e in found]
 
 
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` names a running MLflow server (which is its own UI) rather than a store to serve."""
+    return uri.startswith(("http://", "https://"))
+
+
+def show_server(args: argparse.Namespace) -> int:
+    """Print the links into the UI of the tracking server ``args.tracking_uri``; start nothing."""
+    base = args.tracking_uri.rstrip("/")
+    links = experiment_links(args.tracking_uri, base, args.experiment)
+    # `mlflow server --backend-store-uri` takes a store (sqlite, postgresql, a folder), not another server.
+    console.print(f"MLflow UI on {base}  (that server's own UI; nothing is started here)")
+    for name, url in links:
+        console.print(f"  sweep [bold]{name}[/bold]: {url}")
+    if not links:
+        console.print("  no sweeps on this server yet: run `sf2rl sweep FILE` with this tracking.uri")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print the sweeps' links, then become `mlflow server` on the store (Ctrl-C stops it)."""
+    """Print the sweeps' links, then become `mlflow server` on the store (Ctrl-C stops it).
+
+    An http(s) tracking URI is a server already: its links are printed and no server is started.
+    """
+    if is_server(args.tracking_uri):
+        return show_server(args)
     base = f"http://{args.host}:{args.port}"
     links = experiment_links(args.tracking_uri, base, args.experiment)
     # MLflow's usage telemetry stays off: the store is the team's, not a product analytics feed.
@@ -65,7 +88,12 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add `sf2rl ui`."""
     u = sub.add_parser("ui", help="serve the MLflow UI on the local store and print each sweep's link")
-    u.add_argument("--tracking-uri", default=tracking_uri(), help="MLflow store (default $MLFLOW_TRACKING_URI)")
+    u.add_argument(
+        "--tracking-uri",
+        default=tracking_uri(),
+        help="MLflow store to serve (default $MLFLOW_TRACKING_URI); an http(s):// server is not served again: "
+        "its runs-table links are printed",
+    )
     u.add_argument("--experiment", help="print (and check) the link to this experiment's runs table only")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=5000)

@@ -31,7 +31,13 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `sf2rl watch`."""
-    p = sub.add_parser("watch", help="live mosaic of a running sweep's matches in the browser")
+    p = sub.add_parser(
+        "watch",
+        help="live mosaic of a running sweep's matches in the browser (the sweep must set env.publish_frames)",
+        description="Serve a live mosaic of the matches that envs publish. It shows nothing until envs "
+        "publish to it: set the env option publish_frames to the --endpoint (in a sweep file, "
+        "env: {publish_frames: tcp://127.0.0.1:5599}); envs without it publish no frames.",
+    )
     p.add_argument("--port", type=int, default=8765, help="port of the local web page")
     p.add_argument("--host", default="127.0.0.1", help="address the web page listens on")
     p.add_argument(

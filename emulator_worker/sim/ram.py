@@ -7,10 +7,7 @@ at 0x18F3 in BCD), so that ``sf2rl/core/game/`` decodes the sim like a real ROM.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .game import SF2Sim
+from .match_view import MatchView
 
 RAM_SIZE = 0x2000
 
@@ -97,7 +94,7 @@ def bcd(value: int) -> int:
     return (value // 10) << 4 | value % 10
 
 
-def write(sim: SF2Sim, buf: bytearray) -> None:
+def write(sim: MatchView, buf: bytearray) -> None:
     """Write the sim's current state into ``buf`` (RAM_SIZE bytes) per the map above."""
     frame = sim.frame_count & 0xFFFFFFFF
     buf[FRAME_COUNTER] = frame & 0xFF

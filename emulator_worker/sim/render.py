@@ -5,8 +5,6 @@ Only called from ``SF2Sim.frame()``; the simulation itself never draws.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from .fighter import (
@@ -27,9 +25,7 @@ from .fighter import (
     Fighter,
 )
 from .frame_data import SUB
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .game import SF2Sim
+from .match_view import MatchView
 
 WIDTH, HEIGHT = 256, 224
 GROUND = 200  # screen row of the floor line
@@ -145,7 +141,7 @@ def _fighter(img: np.ndarray, f: Fighter, cam: int) -> None:
         _rect(img, fx - 3, arm_y - 2, fx + 3, arm_y + 6, skin)
 
 
-def _hud(img: np.ndarray, sim: SF2Sim) -> None:
+def _hud(img: np.ndarray, sim: MatchView) -> None:
     for side, f in enumerate(sim.fighters):
         health = max(0, min(HEALTH, f.health))
         width = 100
@@ -180,7 +176,7 @@ def _hud(img: np.ndarray, sim: SF2Sim) -> None:
         _number(img, sim.match_winner, WIDTH // 2 - 22, 78, 6, (20, 20, 20))
 
 
-def render(sim: SF2Sim) -> np.ndarray:
+def render(sim: MatchView) -> np.ndarray:
     """The current screen of ``sim`` as a (224, 256, 3) uint8 array."""
     img = _BACKGROUND.copy()
     cam = sim.cam

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .buttons import MASK_LIMIT
 from .characters import ROSTER, Character
 from .cpu import LEVELS, CpuController
 from .fighter import HEALTH, Fighter
 from .frame_data import SUB, Move
+from .match_view import MatchView
 from .motion import HISTORY
+from .rng import Rng
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .game import SF2Sim
+
+class SavedMatch(MatchView, Protocol):
+    """Everything a save state holds: the match, its random generator and the CPU player's memory."""
+
+    rng: Rng
+    cpu: CpuController
 
 
 class SimStateError(ValueError):
@@ -96,7 +102,7 @@ CPU_FIELDS: tuple[tuple[str, int, int], ...] = (
 )
 
 
-def dump(sim: SF2Sim) -> bytes:
+def dump(sim: SavedMatch) -> bytes:
     """Serialize ``sim`` to bytes."""
     values: list[int] = [int(getattr(sim, name)) for name, _, _ in SIM_FIELDS]
     state = sim.rng.state
@@ -132,7 +138,7 @@ class _Reader:
         return value
 
 
-def load(sim: SF2Sim, data: bytes) -> None:
+def load(sim: SavedMatch, data: bytes) -> None:
     """Restore ``sim`` from ``dump`` bytes, or raise SimStateError leaving it unchanged."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SimStateError(f"save state must be bytes, got {type(data).__name__}")

@@ -528,13 +528,22 @@ def load_sweep(path: str | Path) -> SweepConfig:
     """Read and validate a sweep file; raise ConfigError with a one-line, key-path message."""
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such sweep file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder; pass a sweep file (e.g. {p / 'sweep.yaml'})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start}); save the sweep file as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read it: {e.strerror or e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: a sweep file is a mapping of options, got {type(raw).__name__}")
+    bad = [k for k in raw if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(f"{p}: {bad[0]!r}: keys are names, got a {type(bad[0]).__name__}")
     try:
         return SweepConfig(**raw)
     except ValidationError as e:

@@ -151,6 +151,20 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path, capsys) -> None:
         assert expected in capsys.readouterr().err
 
 
+def test_unreadable_sweep_files_exit_2_in_one_line(tmp_path: Path, capsys) -> None:
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    numbered = tmp_path / "numbered.yaml"
+    numbered.write_text("name: x\n1: y\n")
+    cases = ((tmp_path, "is a folder"), (latin, "not UTF-8"), (numbered, "1: keys are names"))
+    for path, expected in cases:
+        with pytest.raises(SystemExit) as code:
+            sf2rl_main(["validate", str(path)])
+        assert code.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1, err
+
+
 def test_bad_file_stops_sweep_before_ray_starts(tmp_path: Path) -> None:
     import ray
 

@@ -55,4 +55,12 @@ def test_a_broken_file_would_be_caught(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "yamllint", "-c", str(ROOT / ".yamllint"), str(bad)], capture_output=True, text=True
     )
-    assert out.returncode != 0
+    # Failing is not enough (a missing config or yamllint fails too): it must name the syntax error.
+    assert out.returncode == 1 and "syntax error" in out.stdout and str(bad) in out.stdout, out.stdout + out.stderr
+    # And the repository's config is what ran: a rule of its own (line length 120) reports a long line.
+    long = tmp_path / "long.yaml"
+    long.write_text(f"key: {'x' * 130}\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "yamllint", "-c", str(ROOT / ".yamllint"), str(long)], capture_output=True, text=True
+    )
+    assert "(line-length)" in out.stdout and "> 120" in out.stdout, out.stdout + out.stderr

@@ -246,10 +246,61 @@ def test_backend_options_match_the_bizhawk_backend(text: str) -> None:
     keys = dict(re.findall(r"(\w+) = ([^;]+)", m.group(1)))
     assert set(keys) <= set(inspect.signature(BizHawkBackend.__init__).parameters)
     assert keys["mode"].strip("' ") == "windows" and "windows" in MODES
-    # The JSON the .cmd passes: quotes escaped for the C runtime's argv parser, no backslashes.
-    sample = json.dumps({"rom": "C:/sf2rl/roms/sf2.sfc", "mode": "windows"}, separators=(",", ":"))
-    escaped = sample.replace('"', '\\"')
-    assert json.loads(escaped.replace('\\"', '"')) == json.loads(sample)
+    # The JSON the .cmd passes, escaped by the script's own Replace(...) and read back the way the
+    # C runtime splits a Windows command line: the worker must get the JSON itself.
+    options = {"rom": "C:/sf2rl/roms/sf2.sfc", "bizhawk_dir": "C:/BizHawk", "mode": "windows"}
+    sample = json.dumps(options, separators=(",", ":"))
+    escaped = _powershell_replace(text, "$json = ($options | ConvertTo-Json -Compress)", sample)
+    line = f'serve --backend-options "{escaped}" --slots 2'
+    assert _windows_argv(line) == ["serve", "--backend-options", sample, "--slots", "2"]
+    assert _windows_argv(f'serve --backend-options "{sample}"') != ["serve", "--backend-options", sample]
+
+
+def _powershell_replace(text: str, prefix: str, value: str) -> str:
+    """Apply the ``.Replace('a', 'b')`` calls the script chains after ``prefix`` (single-quoted literals)."""
+    start = text.index(prefix) + len(prefix)
+    chain = text[start : text.index("\n", start)]
+    calls = re.findall(r"\.Replace\('((?:[^']|'')*)', '((?:[^']|'')*)'\)", chain)
+    assert calls, chain
+    for old, new in calls:
+        value = value.replace(old.replace("''", "'"), new.replace("''", "'"))
+    return value
+
+
+def _windows_argv(line: str) -> list[str]:
+    """Split a command line as the Microsoft C runtime does (CommandLineToArgvW's rules)."""
+    args: list[str] = []
+    current, quoted, started, i = [], False, False, 0
+    while i < len(line):
+        c = line[i]
+        if c == "\\":
+            n = len(line[i:]) - len(line[i:].lstrip("\\"))
+            if i + n < len(line) and line[i + n] == '"':
+                current.append("\\" * (n // 2))
+                if n % 2:
+                    current.append('"')
+                    i += n + 1
+                else:
+                    i += n
+                started = True
+                continue
+            current.append("\\" * n)
+            i += n
+            started = True
+            continue
+        if c == '"':
+            quoted, started = not quoted, True
+        elif c in " \t" and not quoted:
+            if started:
+                args.append("".join(current))
+            current, started = [], False
+        else:
+            current.append(c)
+            started = True
+        i += 1
+    if started:
+        args.append("".join(current))
+    return args
 
 
 def test_runs_as_a_restarting_scheduled_task(code: str, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 import pytest
@@ -126,13 +127,13 @@ def test_every_spec_is_complete(spec: GameSpec) -> None:
     # stretch of more than the decoder's gap (32 bytes) that no field needs.
     spans = sorted((f.addr - spec.ram_base, f.addr - spec.ram_base + f.size) for f in spec.fields().values())
     assert all(n > 0 for _, n in dec.ranges)
-    assert all(a + n <= b for (a, n), (b, _) in zip(dec.ranges, dec.ranges[1:], strict=False))
+    assert all(a + n <= b for (a, n), (b, _) in itertools.pairwise(dec.ranges))
     for lo, hi in spans:
         assert any(a <= lo and hi <= a + n for a, n in dec.ranges), (lo, hi)
     for a, n in dec.ranges:
         needed = sorted({i for lo, hi in spans for i in range(lo, hi) if a <= i < a + n})
         assert needed[0] == a and needed[-1] == a + n - 1
-        assert all(j - i <= 33 for i, j in zip(needed, needed[1:], strict=False)), (a, n)
+        assert all(j - i <= 33 for i, j in itertools.pairwise(needed)), (a, n)
     for backend, buttons in spec.buttons.items():
         assert backend in spec.backends
         assert {"up", "down", "left", "right", "lp", "mp", "hp", "lk", "mk", "hk"} <= set(buttons)

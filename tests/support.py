@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib
 import os
 import pwd
 import shutil
@@ -13,9 +14,27 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, NoReturn
+
+import pytest
 
 from sf2rl.core.config import EnvConfig
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose prerequisite is missing here, but fail it under ``CI=true``: CI installs them all."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run this test, but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require(module: str) -> ModuleType:
+    """``pytest.importorskip`` that fails instead under ``CI=true`` (where every extra is installed)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        unavailable(f"{module} is not installed (make venv installs it)")
 
 
 def save_module(path: Path, cfg: EnvConfig, export: Path | None = None) -> Path:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
+from emulator_worker import instances
 from emulator_worker import protocol as p
 from emulator_worker.backends import create_backend
 from emulator_worker.instances import GRANT_WAIT_S, Executor, Games, Link, Spinner, _spin
@@ -46,8 +47,11 @@ def test_spin_gives_up_after_its_budget(pair: tuple[zmq.Socket[bytes], zmq.Socke
 
 
 def test_spinner_stops_after_a_run_of_misses_and_resumes_for_a_quick_client(
-    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A clock that moves 0.5 ms per reading, not with the machine's load: "within 2 ms" is exact.
+    clock = _StepClock(0.0005)
+    monkeypatch.setattr(instances.time, "perf_counter", clock)
     a, b = pair
     spinner = Spinner(0.002)
     for _ in range(Spinner.MISSES_TO_STOP - 1):
@@ -55,15 +59,27 @@ def test_spinner_stops_after_a_run_of_misses_and_resumes_for_a_quick_client(
     assert spinner.active
     spinner.replied((b,))
     assert not spinner.active  # a slow client no longer costs CPU after each reply
-    time.sleep(0.05)
-    spinner.received()  # a request long after the reply: polling would not have caught it
+    clock.now += 0.05
+    spinner.received()  # a request 50 ms after the reply: polling would not have caught it
     assert not spinner.active
     spinner.replied((b,))
     spinner.received()  # a request right after the reply: polling pays again
     assert spinner.active and spinner.misses == 0
     a.send(b"step")
+    assert b.poll(5000)  # the request is there before the reply goes out
     spinner.replied((b,))  # a hit keeps it polling
     assert spinner.active and spinner.misses == 0
+
+
+class _StepClock:
+    """``time.perf_counter`` stand-in: each reading is ``step`` seconds after the last."""
+
+    def __init__(self, step: float) -> None:
+        self.step, self.now = step, 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
 
 
 def test_spin_us_zero_never_polls(pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import msgpack
 import pytest
 import zmq
+from support import require
 
 from emulator_worker import protocol as p
 from sf2rl.core import errors
@@ -69,9 +70,12 @@ def test_expired_lease_is_freed(spawn_host) -> None:
     with EmulatorClient(pool.endpoints[0]) as a:
         a.lease(1, ttl=0.3)
         a._heartbeat.stop()  # simulate a dead trial: no more heartbeats
-        time.sleep(0.8)
         with EmulatorClient(pool.endpoints[0]) as b:
-            assert b.hello().free == 1
+            assert b.hello().free == 0  # leased, until the ttl runs out
+            deadline = time.monotonic() + 10
+            while b.hello().free != 1:
+                assert time.monotonic() < deadline, "the expired lease was never freed"
+                time.sleep(0.05)
             b.lease(1)
         with pytest.raises(errors.LeaseLostError):
             a.reset(0)
@@ -81,7 +85,11 @@ def test_heartbeats_keep_a_lease_alive(spawn_host) -> None:
     pool = spawn_host(slots=1)
     with EmulatorClient(pool.endpoints[0]) as a:
         a.lease(1, ttl=0.3)
-        time.sleep(1.0)
+        with EmulatorClient(pool.endpoints[0]) as b:
+            end = time.monotonic() + 1.0  # over three ttls: only the heartbeats can keep it
+            while time.monotonic() < end:
+                assert b.hello().free == 0, "the lease lapsed despite its heartbeats"
+                time.sleep(0.05)
         a.reset(0, ram_ranges=RANGES)
 
 
@@ -154,7 +162,7 @@ def test_steps_in_flight_on_two_slots_each_get_their_own_reply(route: str) -> No
 
 def test_a_crash_notice_reaches_the_slot_that_died_not_the_one_awaited() -> None:
     # stable-retro: a step long enough (300 frames, ~0.1 s) for the client to check its host socket meanwhile.
-    pytest.importorskip("stable_retro")
+    require("stable_retro")
     options = json.dumps({"game": "Airstriker-Genesis-v0"})
     host, endpoint = _serve(
         "--backend", "retro", "--backend-options", options, "--slots", "2", "--bind", "tcp://127.0.0.1:0"
@@ -250,15 +258,25 @@ def test_curve_refuses_unknown_clients_and_serves_known_ones(tmp_path: Path) -> 
 
 
 def test_host_exits_when_its_parent_dies() -> None:
-    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    host, _ = _serve("--bind", "tcp://127.0.0.1:0", "--parent-pid", str(parent.pid))
-    children = _instance_pids(host.pid)
-    parent.kill()
-    parent.wait()
-    assert host.wait(10) == 0
     from sf2rl.transport.pool import wait_until_gone
 
-    assert all(wait_until_gone(c, 10) for c in children)
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host, endpoint = _serve("--bind", "tcp://127.0.0.1:0", "--parent-pid", str(parent.pid))
+    try:
+        with EmulatorClient(endpoint) as client:
+            client.lease(1)
+            client.reset(0, ram_ranges=RANGES)  # its instance is up and serving
+        children = _instance_pids(host.pid)
+        assert children, "the host started no instance process"
+        parent.kill()
+        parent.wait()
+        assert host.wait(10) == 0
+        assert all(wait_until_gone(c, 10) for c in children)
+    finally:
+        for proc in (parent, host):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
 
 
 def _free_port() -> int:

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-
-pytest.importorskip("stable_retro")
+from support import require
 
 from emulator_worker import protocol as p
 from emulator_worker.backends import BackendUnavailable, ResetOptions, create_backend
@@ -20,6 +19,8 @@ from emulator_worker.backends.retro import RetroBackend, word_swap
 from sf2rl.core.game.spec import Decoder
 from sf2rl.core.game.specs import AIRSTRIKER_GENESIS
 from sf2rl.transport.client import EmulatorClient
+
+require("stable_retro")  # a skip here, a failure under CI=true
 
 GAME = "Airstriker-Genesis-v0"
 DECODER = Decoder(AIRSTRIKER_GENESIS)

@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from support import require
 
 import sf2rl  # noqa: F401  (registers SF2-v0)
 from emulator_worker.protocol import Segment
@@ -94,7 +95,7 @@ def test_gym_make_takes_every_documented_keyword() -> None:
 def test_reset_skips_an_intro_only_where_the_game_spec_declares_one(game: str, backend: str, skips: bool) -> None:
     # Airstriker's phase field is its game-over flag: 0 there means playing, not an intro to idle through.
     if backend == "retro":
-        pytest.importorskip("stable_retro")
+        require("stable_retro")
     chars = {"characters": ("ship", "ship")} if game != "sim" else {}
     env = SF2Env(EnvConfig(game=game, backend=backend, action_set="minimal", **chars))
     try:

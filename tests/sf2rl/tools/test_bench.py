@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import unavailable
 
 from sf2rl.cli.main import main as sf2rl_main
 
@@ -116,7 +117,7 @@ def test_remote_section_measures_each_path_across_namespaces() -> None:
     remote = _bench_script("remote")
     reason = remote._netns().unavailable_reason()
     if reason:
-        pytest.skip(f"multi-host lab: {reason}")
+        unavailable(f"the multi-host lab cannot run: {reason}")
     report = remote.run(steps=200, rounds=1)
     for path in ("remote_direct", "remote_routed", "loopback"):
         assert report[path]["steps_per_s"] > 0

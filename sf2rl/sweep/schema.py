@@ -194,7 +194,7 @@ class SchedulerConfig(BaseModel):
     reduction_factor: float = Field(3.0, gt=1, description="ASHA: halving rate")
     perturbation_interval: int = Field(5, ge=1, description="PBT: iterations between exploit/explore")
     mutations: dict[str, list[float]] = Field(
-        default_factory=dict, description="PBT: dotted dqn key -> values to resample from (e.g. dqn.lr)"
+        default_factory=dict, description="PBT: dotted dqn.* or league.* key -> values to resample from (e.g. dqn.lr, league.self_play)"
     )
 
 
@@ -430,8 +430,10 @@ class SweepConfig(BaseModel):
             if dist.kind == "grid" and self.search.algorithm == "optuna":
                 raise ValueError(f"space.{key}: optuna cannot search a grid; use choice")
         for key, values in self.scheduler.mutations.items():
-            if not key.startswith("dqn.") or not values:
-                raise ValueError(f"scheduler.mutations key {key!r} must be a dqn.* key with at least one value")
+            if not key.startswith(("dqn.", "league.")) or not values:
+                raise ValueError(
+                    f"scheduler.mutations key {key!r} must be a dqn.* or league.* key with at least one value"
+                )
             for value in values:
                 try:
                     apply_overrides(self, {key: value})
@@ -467,7 +469,7 @@ class SweepConfig(BaseModel):
                 if name not in valid:
                     raise ValueError(f"evaluation.opponents.{i}: unknown character {name!r}; valid: {list(valid)}")
         if self.scheduler.type == "pbt" and not self.scheduler.mutations:
-            raise ValueError("scheduler.mutations: PBT needs at least one dqn.* key to mutate")
+            raise ValueError("scheduler.mutations: PBT needs at least one dqn.* or league.* key to mutate")
         return self
 
 

@@ -82,6 +82,16 @@ BAD: list[tuple[str, object, str]] = [
     ),
     ("bad scheduler", {**GOOD, "scheduler": {"type": "hyperband"}}, "scheduler.type"),
     ("pbt without mutations", {**GOOD, "scheduler": {"type": "pbt"}}, "PBT needs"),
+    (
+        "pbt mutating an env key",
+        {**GOOD, "scheduler": {"type": "pbt", "mutations": {"env.frame_skip": [4]}}},
+        "dqn.* or league.* key",
+    ),
+    (
+        "pbt mutating a league with none",
+        {**GOOD, "scheduler": {"type": "pbt", "mutations": {"league.self_play": [0.2]}}},
+        "scheduler.mutations.league.self_play",
+    ),
     ("connect without endpoints", {**GOOD, "pool": {"mode": "connect"}}, "needs at least one entry in endpoints"),
     (
         "retro inline",
@@ -149,6 +159,13 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path, capsys) -> None:
             sf2rl_main(["validate", str(path)])
         assert code.value.code == 2
         assert expected in capsys.readouterr().err
+
+
+def test_pbt_mutates_league_keys_of_a_league_sweep() -> None:
+    from sf2rl.sweep.schema import SweepConfig
+
+    sweep = SweepConfig(name="p", league={}, scheduler={"type": "pbt", "mutations": {"league.self_play": [0.0, 0.3]}})
+    assert sweep.scheduler.mutations == {"league.self_play": [0.0, 0.3]}
 
 
 def test_unreadable_sweep_files_exit_2_in_one_line(tmp_path: Path, capsys) -> None:

@@ -48,6 +48,7 @@ def exploit(checkpoint: Path, sweep_file: Path, work: Path, steps: int, seed: in
     from sf2rl.sweep.runner import run_sweep
     from sf2rl.sweep.schema import SweepConfig
 
+    work.mkdir(parents=True, exist_ok=True)
     raw = yaml.safe_load(sweep_file.read_text())
     env = {**raw["env"], "opponent": str(checkpoint), "characters": ["ryu", "ryu"], "difficulty": 3}
     sweep = SweepConfig(
@@ -97,15 +98,17 @@ def measure(exp_dir: str, uri: str, name: str, work: Path, quick: bool = False, 
         "seconds_to_eval_win_rate": champion.time_to(curves, THRESHOLDS), "eval_curves": curves, "matrix": m,
         "held_out_seeds_from": HELD_OUT_SEED,
     }  # fmt: skip
-    if exploit_steps:
-        report["exploitability"] = exploit(best.path, sweep_file, work / "exploit", exploit_steps)
-    if out is not None:
+    if out is not None:  # written before the probe, so a failed probe loses no measurement
         out.mkdir(parents=True, exist_ok=True)
         final = {**report["matrix_all"], "sweep_s": sweep_s}
         champion.plot(curves, final, out / "curve.png", f"{sweep_file.name}: in-trial evaluations over the matrix",
                       "greedy win rate over levels 1-8 x 6 opponents")  # fmt: skip
         heatmap(m, out / "matrix.png", f"generalist ({best.run_name}): match win rate, {cell} matches per cell")
         (out / "report.json").write_text(json.dumps(report, indent=2))
+    if exploit_steps:
+        report["exploitability"] = exploit(best.path, sweep_file, work / "exploit", exploit_steps)
+        if out is not None:
+            (out / "report.json").write_text(json.dumps(report, indent=2))
     return report
 
 

@@ -140,7 +140,7 @@ def run_sweep(
             param_space=param_space,  # type: ignore[arg-type]  # Tune converts AlgorithmConfig itself
         )
     else:
-        stop = {k: v for k, v in sweep.stop.model_dump().items() if v is not None}
+        stop = sweep.stop.criteria()
         tuner = Tuner(
             PooledDQN,
             param_space=param_space,  # type: ignore[arg-type]  # Tune converts AlgorithmConfig itself

@@ -207,6 +207,15 @@ class StopConfig(BaseModel):
     timesteps_total: int | None = Field(None, ge=1, description="env steps per trial")
     time_total_s: float | None = Field(None, gt=0, description="wall seconds per trial")
 
+    def criteria(self) -> dict[str, float]:
+        """Tune's stop dict: each criterion set, under the result key a trial reports it by.
+
+        RLlib's new API stack reports no ``timesteps_total``: a stop on that key would never fire.
+        """
+        keys = {"training_iteration": "training_iteration", "timesteps_total": "env_steps_total",
+                "time_total_s": "time_total_s"}  # fmt: skip
+        return {keys[k]: v for k, v in self.model_dump().items() if v is not None}
+
 
 class CheckpointConfig(BaseModel):
     """Checkpointing of each trial."""

@@ -161,6 +161,14 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path, capsys) -> None:
         assert expected in capsys.readouterr().err
 
 
+def test_stop_criteria_use_the_keys_a_trial_reports() -> None:
+    from sf2rl.sweep.schema import StopConfig
+
+    assert StopConfig(training_iteration=None, timesteps_total=500, time_total_s=9.0).criteria() == {
+        "env_steps_total": 500, "time_total_s": 9.0}  # fmt: skip
+    assert StopConfig().criteria() == {"training_iteration": 20}
+
+
 def test_pbt_mutates_league_keys_of_a_league_sweep() -> None:
     from sf2rl.sweep.schema import SweepConfig
 

@@ -139,3 +139,15 @@ def test_custom_resources_pin_the_trial_process() -> None:
     assert bundles[0]["windows_host"] == 1
     assert bundles[0]["CPU"] == 0.5  # not the whole CPU RLlib reserves for a learner by default
     assert all("windows_host" not in b for b in bundles[1:])
+
+
+def test_a_sweep_stops_trials_at_their_env_step_budget(ray_session: Path, tmp_path: Path, tiny_sweep) -> None:
+    # RLlib's new API stack reports no `timesteps_total`: handed to Tune as is, the stop never fired.
+    path = tiny_sweep(tmp_path, "budget", stop={"training_iteration": None, "timesteps_total": 320})
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["sweep", str(path)])
+    assert code.value.code == 0
+    for result in (tmp_path / "runs").glob("budget-*/trial_*/result.json"):
+        last = json.loads(result.read_text().splitlines()[-1])
+        assert last["env_steps_total"] == 320 and last["training_iteration"] == 2  # 160 steps per iteration
+    assert len(list((tmp_path / "runs").glob("budget-*/trial_*/result.json"))) == 2

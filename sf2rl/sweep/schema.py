@@ -207,6 +207,14 @@ class StopConfig(BaseModel):
     timesteps_total: int | None = Field(None, ge=1, description="env steps per trial")
     time_total_s: float | None = Field(None, gt=0, description="wall seconds per trial")
 
+    @model_validator(mode="after")
+    def _some_stop(self) -> StopConfig:
+        if not self.criteria():
+            raise ValueError(
+                "a trial with no stop criterion never ends: set training_iteration, timesteps_total or time_total_s"
+            )
+        return self
+
     def criteria(self) -> dict[str, float]:
         """Tune's stop dict: each criterion set, under the result key a trial reports it by.
 

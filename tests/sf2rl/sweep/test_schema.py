@@ -81,6 +81,7 @@ BAD: list[tuple[str, object, str]] = [
         "optuna cannot search a grid",
     ),
     ("bad scheduler", {**GOOD, "scheduler": {"type": "hyperband"}}, "scheduler.type"),
+    ("no stop criterion", {**GOOD, "stop": {"training_iteration": None}}, "stop: a trial with no stop criterion"),
     ("pbt without mutations", {**GOOD, "scheduler": {"type": "pbt"}}, "PBT needs"),
     (
         "pbt mutating an env key",

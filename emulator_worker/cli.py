@@ -88,12 +88,18 @@ def ping(endpoint: str, timeout_ms: int = 3000, curve: tuple[bytes, bytes, bytes
     ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    # A host that refuses the handshake (Curve keys it does not list) leaves the DEALER with no peer,
+    # and a DEALER with no peer blocks on send: the timeout covers sending too.
+    sock.setsockopt(zmq.SNDTIMEO, timeout_ms)
     if curve is not None:
         sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
     sock.connect(endpoint)
     try:
         t0 = time.perf_counter()
-        sock.send_multipart(p.encode_request(p.Hello(id=1)))
+        try:
+            sock.send_multipart(p.encode_request(p.Hello(id=1)))
+        except zmq.Again:
+            raise TimeoutError(f"no answer from {endpoint} within {timeout_ms} ms (no connection)") from None
         if not sock.poll(timeout_ms):
             raise TimeoutError(f"no answer from {endpoint} within {timeout_ms} ms")
         reply = p.decode_reply(sock.recv_multipart())

@@ -194,7 +194,8 @@ class SchedulerConfig(BaseModel):
     reduction_factor: float = Field(3.0, gt=1, description="ASHA: halving rate")
     perturbation_interval: int = Field(5, ge=1, description="PBT: iterations between exploit/explore")
     mutations: dict[str, list[float]] = Field(
-        default_factory=dict, description="PBT: dotted dqn.* or league.* key -> values to resample from (e.g. dqn.lr, league.self_play)"
+        default_factory=dict,
+        description="PBT: dotted dqn.* or league.* key -> values to resample from (e.g. dqn.lr, league.self_play)",
     )
 
 

@@ -8,7 +8,7 @@ export RAY_AUTH_MODE := disabled
 # System packages the suite runs for real: PostgreSQL (MLflow server stack), Chromium (watch page).
 SYSDEPS := postgresql chromium chromium-driver
 
-.PHONY: venv sysdeps demo test bench lint docs clean
+.PHONY: venv sysdeps demo test bench lint docs mutants clean
 
 venv: $(STAMP)
 
@@ -40,5 +40,12 @@ lint: venv
 	$(BIN)/mypy sf2rl emulator_worker
 	$(BIN)/lint-imports
 
+# Mutation testing of the core ([tool.mutmut] in pyproject.toml; docs/testing.md has the kill rates).
+# Not part of CI: about 10 minutes on 2 cores. `mutmut results` lists survivors, `mutmut show NAME` one.
+mutants: venv
+	rm -rf mutants
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
+	$(BIN)/python -m sf2rl.tools.mutation_report
+
 clean:
-	rm -rf $(VENV) runs mlflow.db .pytest_cache
+	rm -rf $(VENV) runs mlflow.db .pytest_cache mutants

@@ -9,6 +9,8 @@ Run by ``sf2rl bench --only champion [--sweep FILE]`` (the JSON only), or with t
 
     python bench/champion.py --out bench/results/<date>-champion [--sweep sweeps/quick-champion.yaml]
     python bench/champion.py --measure runs/champion-<stamp> --out ...   # a sweep already run by hand
+    python bench/champion.py --measure runs/<name>-<stamp> --sweep FILE --curves-only --out FILE.json
+        # a lever sweep: each trial's time to each win rate, no checkpoint evaluated
 
 Any sweep file can stand in for the champion's: its name finds the MLflow experiment, and its
 ``evaluation.difficulty`` (default 3) is the level of the 200-match evaluation.
@@ -51,6 +53,17 @@ def time_to(curves: dict[str, list[list[float]]], thresholds: tuple[float, ...] 
         hits = [p[0] for pts in curves.values() for p in pts if p[2] >= t]
         out[f"{t:.2f}"] = min(hits) if hits else None
     return out
+
+
+def curves_only(exp_dir: str, uri: str, sweep_file: Path) -> dict[str, Any]:
+    """A lever sweep's record: each trial's evaluations and its own time to each win rate, nothing evaluated."""
+    from sf2rl.sweep.schema import load_sweep
+
+    start, sweep_s = _sweep_span(uri, load_sweep(sweep_file).name)
+    curves = eval_curves(exp_dir, start)
+    return {"sweep": str(sweep_file), "sweep_s": round(sweep_s, 1), "run": Path(exp_dir).name,
+            "seconds_to_eval_win_rate": {trial: time_to({trial: pts}) for trial, pts in curves.items()},
+            "eval_curves": curves}  # fmt: skip
 
 
 def plot(curves: dict[str, list[list[float]]], final: dict[str, Any], path: Path, title: str = "",
@@ -166,7 +179,19 @@ def main() -> None:
     ap.add_argument("--measure", metavar="TUNE_DIR", help="skip the sweep: measure this finished champion run")
     ap.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="its MLflow store (with --measure)")
     ap.add_argument("--sweep", type=Path, default=SWEEP, help="the sweep file (default sweeps/champion.yaml)")
+    ap.add_argument(
+        "--curves-only",
+        action="store_true",
+        help="with --measure: each trial's time to each win rate into --out (a JSON file), no evaluation",
+    )
     args = ap.parse_args()
+    if args.curves_only:
+        if not args.measure:
+            ap.error("--curves-only needs --measure TUNE_DIR")
+        record = curves_only(args.measure, args.tracking_uri, args.sweep)
+        args.out.write_text(json.dumps(record, indent=2))
+        print(json.dumps(record["seconds_to_eval_win_rate"], indent=2))
+        return
     if args.measure:
         from sf2rl.sweep.schema import load_sweep
 

@@ -9,7 +9,7 @@ same ones to the trial), torch with ``--threads`` intra-op threads, and report t
 steady-state rate measured after learning starts. Run by ``sf2rl.tools.bench``::
 
     python bench/training.py bare --seconds 60 --threads 1
-    python bench/training.py section --levers vanilla_dqn,batch_256_per_16_steps --no-scaling --out FILE
+    python bench/training.py section --levers vanilla_dqn,batch_64_per_4_steps --no-scaling --out FILE
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ SETTINGS: dict[str, Any] = {
     "env": {"action_set": "minimal", "frame_skip": 8, "difficulty": 3, "characters": ["ryu", "ken"],
             "episode": "round", "reward": {"name": "health_delta"}},
     "hiddens": [256, 256],
-    "batch_size": 64,
-    "train_every": 4,
+    "batch_size": 256,
+    "train_every": 16,
     "buffer_size": 50_000,
     "learning_starts": 1_000,
     "target_update_period": 1_000,
@@ -35,8 +35,8 @@ SETTINGS: dict[str, Any] = {
     "gamma": 0.99,
     "epsilon_timesteps": 20_000,
 }  # fmt: skip
-"""One 64-sample update per 4 env steps; MLP 256x256 (tanh, as RLlib's default); vanilla DQN, 1-step;
-fused Adam in all three loops."""
+"""One 256-sample update per 16 env steps (the sweep defaults: 16 replayed samples per env step); MLP 256x256
+(tanh, as RLlib's default); fused Adam in every loop."""
 
 
 def _rate(marks: list[tuple[float, int, int]]) -> dict[str, float]:
@@ -284,14 +284,14 @@ LEVERS: dict[str, dict[str, Any]] = {
     "one_step_returns": {"dqn": {"n_step": 1}},
     # RLlib's own DQN training_step, one env (what a trial did before sf2rl's loop).
     "rllib_stock_loop": {
-        "dqn": {"loop": "rllib", "rollout_fragment_length": 4, "steps_per_iteration": 250},
+        "dqn": {"loop": "rllib", "rollout_fragment_length": 16, "steps_per_iteration": 250},
         "resources": {"envs_per_runner": 1},
     },
-    # How many envs the trial steps together (the replay ratio stays at one 64-sample update per 4 steps).
-    "one_env": {"dqn": {"rollout_fragment_length": 4}, "resources": {"envs_per_runner": 1}},
-    "eight_envs_batch_128": {"dqn": {"train_batch_size": 128}, "resources": {"envs_per_runner": 8}},
-    # Larger batches, fewer updates, same replay ratio.
-    "batch_256_per_16_steps": {"dqn": {"train_batch_size": 256, "rollout_fragment_length": 4}},
+    # How many envs the trial steps together (the replay ratio stays at one 256-sample update per 16 steps).
+    "one_env": {"dqn": {"rollout_fragment_length": 16}, "resources": {"envs_per_runner": 1}},
+    "eight_envs": {"dqn": {"rollout_fragment_length": 2}, "resources": {"envs_per_runner": 8}},
+    # Smaller batches, more updates, same replay ratio: the defaults before issue #25.
+    "batch_64_per_4_steps": {"dqn": {"train_batch_size": 64, "rollout_fragment_length": 1}},
     "torch_threads_2": {"resources": {"torch_threads": 2}},
     # A spawned worker host (the default before inline pools; still retro's and BizHawk's), all of the
     # trial's games in one emulator process; with polling; with one emulator process per game.
@@ -313,8 +313,8 @@ def _trial_sweep(name: str, storage: str, uri: str, seconds: float, variant: dic
         "hiddens": s["hiddens"], "train_batch_size": s["batch_size"], "buffer_size": s["buffer_size"],
         "learning_starts": s["learning_starts"], "target_update_period": s["target_update_period"], "lr": s["lr"],
         "gamma": s["gamma"], "epsilon": {"timesteps": s["epsilon_timesteps"]}, "steps_per_iteration": 1000,
-        # Four envs, each stepped once between updates: one 64-sample update per 4 env steps.
-        "rollout_fragment_length": 1,
+        # Four envs, each stepped train_every / 4 times between updates: one update per train_every env steps.
+        "rollout_fragment_length": s["train_every"] // 4,
         **BASE_TRIAL["dqn"], **variant.get("dqn", {}),
     }  # fmt: skip
     return SweepConfig(

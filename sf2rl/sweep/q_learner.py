@@ -45,10 +45,10 @@ class QLearner:
         optimizer: torch.optim.Optimizer,
         *,
         double_q: bool,
-        huber: bool = True,
-        grad_clip: float | None = 40.0,
-        tau: float = 1.0,
-        seed: int = 0,
+        huber: bool,
+        grad_clip: float | None,
+        tau: float,
+        seed: int,
     ) -> None:
         self.module = module
         self.optimizer = optimizer

@@ -105,14 +105,19 @@ class DQNOptions(BaseModel):
     dueling: bool = Field(True, description="dueling heads")
     prioritized_replay: bool = Field(True, description="prioritized experience replay")
     buffer_size: int = Field(50000, ge=100, description="replay buffer capacity in env steps")
-    train_batch_size: int = Field(64, ge=1, description="replay batch size per update")
+    train_batch_size: int = Field(
+        256,
+        ge=1,
+        description="replay batch size per update (with the default fragment and envs: one update per 16 env steps, "
+        "16 replayed samples per env step)",
+    )
     learning_starts: int = Field(1000, ge=0, description="env steps collected before learning")
     target_update_period: int = Field(1000, ge=1, description="env steps between target network syncs")
     training_intensity: float | None = Field(
         None, gt=0, description="replayed steps per sampled step; default RLlib's (one update per fragment)"
     )
     rollout_fragment_length: int = Field(
-        1,
+        4,
         ge=1,
         description="env steps of every env between learner updates (with `resources.envs_per_runner` "
         "envs, one update per fragment * envs steps unless `training_intensity` is set)",
@@ -395,6 +400,8 @@ class Distribution(BaseModel):
 
 
 SWEEPABLE_ROOTS = ("env", "dqn", "league")
+SEED_KEY = "seed"
+"""The one space key outside those sections: a trial's own seed (replicates of one recipe), in place of ``seed``."""
 
 
 class SweepConfig(BaseModel):
@@ -422,7 +429,11 @@ class SweepConfig(BaseModel):
         description="folder or URI (e.g. s3://bucket/runs) for Ray Tune's results and checkpoints; "
         "default $SF2RL_STORAGE, else runs/ in the working directory",
     )
-    seed: int = Field(0, description="base seed for envs and RLlib")
+    seed: int = Field(
+        0,
+        description="base seed for envs, replay, exploration and RLlib's weights; sweep it (space.seed) for "
+        "replicates of one recipe, as num_samples alone repeats the same seed",
+    )
     win_rate_window: int = Field(20, ge=1, description="episodes in the rolling win-rate metric")
     evaluation: EvaluationConfig = Field(
         default_factory=EvaluationConfig, description="greedy matches against the CPU during training"
@@ -438,8 +449,16 @@ class SweepConfig(BaseModel):
     def _check_space(self) -> SweepConfig:
         for key, dist in self.space.items():
             root = key.split(".", 1)[0]
+            if key == SEED_KEY:
+                if not all(isinstance(v, int) and not isinstance(v, bool) for v in dist.candidates()):
+                    raise ValueError(f"space.{key}: seeds are integers")
+                if dist.kind == "grid" and self.search.algorithm == "optuna":
+                    raise ValueError(f"space.{key}: optuna cannot search a grid; use choice")
+                continue
             if root not in SWEEPABLE_ROOTS or "." not in key:
-                raise ValueError(f"space key {key!r} must start with one of {[r + '.' for r in SWEEPABLE_ROOTS]}")
+                raise ValueError(
+                    f"space key {key!r} must be {SEED_KEY!r} or start with one of {[r + '.' for r in SWEEPABLE_ROOTS]}"
+                )
             for value in dist.candidates():
                 try:
                     apply_overrides(self, {key: value})
@@ -447,6 +466,12 @@ class SweepConfig(BaseModel):
                     raise ValueError(f"space.{key}: value {value!r} is invalid: {_first_error(e)}") from None
             if dist.kind == "grid" and self.search.algorithm == "optuna":
                 raise ValueError(f"space.{key}: optuna cannot search a grid; use choice")
+        randomized = any(d.kind != "grid" for d in self.space.values())
+        if self.search.num_samples > 1 and not randomized and self.scheduler.type != "pbt":
+            raise ValueError(
+                f"search.num_samples: {self.search.num_samples} samples of a space with no random entry are "
+                f"identical trials; for replicates sweep the seed, e.g. space.seed: {{grid: [0, 1]}}"
+            )
         for key, values in self.scheduler.mutations.items():
             if not key.startswith(("dqn.", "league.")) or not values:
                 raise ValueError(
@@ -536,12 +561,21 @@ def trial_options(sweep: SweepConfig, overrides: dict[str, Any]) -> tuple[EnvCon
     if sweep.league is not None:
         trees["league"] = sweep.league.model_dump()
     for key, value in overrides.items():
+        if key == SEED_KEY:
+            continue  # not an option of a section: the trial's seed (see trial_sweep)
         root, *rest = key.split(".")
         if root not in trees:
             raise KeyError(f"{key!r}: the sweep has no {root} section to override")
         _set(trees[root], models[root], rest, value)
     league = LeagueConfig(**trees["league"]) if "league" in trees else None
     return EnvConfig(**trees["env"]), DQNOptions(**trees["dqn"]), league
+
+
+def trial_sweep(sweep: SweepConfig, overrides: dict[str, Any]) -> SweepConfig:
+    """The sweep as one trial sees it: with its own seed when the space sweeps ``seed``."""
+    if SEED_KEY not in overrides:
+        return sweep
+    return sweep.model_copy(update={"seed": int(overrides[SEED_KEY])})
 
 
 def load_sweep(path: str | Path) -> SweepConfig:

@@ -35,7 +35,7 @@ from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
 from sf2rl.sweep.q_learner import QLearner
 from sf2rl.sweep.replay_buffer import ReplayBuffer
 from sf2rl.sweep.rollout import Rollout
-from sf2rl.sweep.schema import DQNOptions, LeagueConfig, SweepConfig, trial_options
+from sf2rl.sweep.schema import DQNOptions, LeagueConfig, SweepConfig, trial_options, trial_sweep
 from sf2rl.transport.client import CurveKeys
 from sf2rl.transport.pool import ConnectedPool, InlinePool, Pool, SpawnedPool
 
@@ -167,9 +167,13 @@ class PooledDQN(DQN):
     def setup(self, config: DQNConfig) -> None:  # type: ignore[override]
         """Resolve this trial's options, start its pool, then set up DQN against it."""
         config = config.copy(copy_frozen=False)
-        sweep = SweepConfig(**config.env_config[SWEEP_KEY])
+        base = SweepConfig(**config.env_config[SWEEP_KEY])
         overrides = dict(config.env_config.get(OVERRIDES_KEY) or {})
-        env_cfg, dqn, league_cfg = trial_options(sweep, overrides)
+        env_cfg, dqn, league_cfg = trial_options(base, overrides)
+        # Replicates (space.seed) differ in everything random but the evaluation's matches, which stay
+        # the base seed's so that every trial is scored on the same games.
+        sweep = trial_sweep(base, overrides)
+        self.eval_seed = base.seed * 1000 + 500_000
         configure(config, sweep, dqn)
         self.pool = open_pool(sweep)
         self.pool.start()
@@ -237,8 +241,15 @@ class PooledDQN(DQN):
                 epsilon_initial=dqn.epsilon.initial, epsilon_final=dqn.epsilon.final,
                 epsilon_timesteps=dqn.epsilon.timesteps,
             )  # fmt: skip
-            q = QLearner(module, learner.get_optimizer(DEFAULT_MODULE_ID), double_q=dqn.double_q,
-                         grad_clip=config.grad_clip, tau=config.tau, seed=seed)  # fmt: skip
+            q = QLearner(
+                module,
+                learner.get_optimizer(DEFAULT_MODULE_ID),
+                double_q=dqn.double_q,
+                huber=config.td_error_loss_fn == "huber",
+                grad_clip=config.grad_clip,
+                tau=config.tau,
+                seed=seed,
+            )  # fmt: skip  (RLlib's own loss, clip and tau: both loops train alike)
         except BaseException:
             rollout.close()
             raise
@@ -272,7 +283,7 @@ class PooledDQN(DQN):
             levels = ev.levels or [int(lv) for lv in choice.values(env_config.difficulty)]
             cells = [(lv, a, o) for lv in levels for a in agents for o in opponents]
         return Evaluator(lambda i: factory.make_env(_on(env_config, endpoints, first + i)), ev.envs,
-                         seed=sweep.seed * 1000 + 500_000, cells=cells)  # fmt: skip
+                         seed=self.eval_seed, cells=cells)  # fmt: skip
 
     def _evaluate(self) -> None:
         """Play this iteration's greedy matches, if it is an evaluation iteration; a lost emulator skips one."""

@@ -97,11 +97,15 @@ class Cluster:
                "--node-ip-address", self.lab.addr("node"), "--num-cpus", "2", "--resources", resources,
                "--object-store-memory", str(100 * 2**20), "--disable-usage-stats"]  # fmt: skip
         self.lab.popen("node", *cmd, stdout=self.log("ray-node"), stderr=subprocess.STDOUT)
+        _wait("the worker node joins", lambda: self.node_cpus() == "4.0", 120)
+
+    def node_cpus(self) -> str:
+        """The node's resource in the head's view: "4.0" while the node is up, "0.0" once counted dead."""
         code = (
             f"import ray; ray.init(address={self.ray_address!r}, log_to_driver=False);"
-            "print(ray.cluster_resources().get('lab_node', 0))"
+            "print(float(ray.cluster_resources().get('lab_node', 0)))"
         )
-        _wait("the worker node joins", lambda: self.python("head", code).stdout.strip() == "4.0", 120)
+        return self.python("head", code).stdout.strip()
 
     def kill_raylet(self) -> None:
         """SIGKILL the node's raylet, as a crashed machine would lose it, then everything left on the node."""
@@ -162,7 +166,8 @@ class Cluster:
             "print(json.dumps([{'name': r.info.run_name, 'status': r.info.status,"
             " 'seconds': r.data.metrics.get('time_total_s', 0),"
             " 'restarts': int(r.data.tags.get('sf2rl.restarts', 0)),"
-            " 'env_step_failures': [m.value for m in c.get_metric_history(r.info.run_id, 'env_step_failures')]}"
+            " 'env_step_failures': [m.value for m in c.get_metric_history(r.info.run_id, 'env_step_failures')],"
+            " 'iterations': [m.step for m in c.get_metric_history(r.info.run_id, 'episode_return_mean')]}"
             " for r in runs]))"
         )
         out = self.python("head", code)
@@ -282,13 +287,18 @@ def test_sweeps_survive_the_loss_of_the_ray_node(cluster: Cluster) -> None:
     connect = cluster.sweep("lab-connect", {"mode": "connect"}, seconds)
     _wait("every trial checkpoints", _running(cluster, ["lab-spawn", "lab-connect"], seconds, 3), 300, spawn[1])
     cluster.kill_raylet()
-    time.sleep(5)  # the head notices the dead node; its trials go back to pending
+    # The head notices the dead node (its trials go back to pending) before a new one joins.
+    _wait("the head counts the node dead", lambda: cluster.node_cpus() == "0.0", 120, spawn[1])
     cluster.start_node()
     _finished(cluster, "lab-spawn", *spawn, seconds)
     _finished(cluster, "lab-connect", *connect, seconds)
     # Tune restarted each trial from its checkpoint, and the restart is on the trial's MLflow run.
     runs = cluster.child_runs("lab-spawn") + cluster.child_runs("lab-connect")
     assert all(r["restarts"] >= 1 for r in runs), runs
+    # From a checkpoint, not from scratch: a fresh start would log iteration 1 again after the restart.
+    for r in runs:
+        assert r["iterations"].count(1) == 1, f"{r['name']} started over instead of restoring: {r['iterations']}"
+        assert max(r["iterations"]) > 3, r
 
 
 def test_connect_trials_survive_the_loss_of_the_emulator_host(cluster: Cluster) -> None:
@@ -297,7 +307,7 @@ def test_connect_trials_survive_the_loss_of_the_emulator_host(cluster: Cluster) 
     proc, log = cluster.sweep("lab-emu", {"mode": "connect"}, seconds)
     _wait("both trials checkpoint", _running(cluster, ["lab-emu"], seconds, 3), 300, log)
     cluster.lab.kill_host("emu")
-    time.sleep(2)
+    _wait("the emulator host is gone", lambda: cluster.ping("node", keyed=True).returncode != 0, 60, log)
     cluster.start_emu()
 
     def leased_again() -> bool:
@@ -308,4 +318,7 @@ def test_connect_trials_survive_the_loss_of_the_emulator_host(cluster: Cluster) 
     _wait("both trials lease again from the restarted host", leased_again, 120, log)
     _finished(cluster, "lab-emu", proc, log, seconds)
     runs = cluster.child_runs("lab-emu")
-    assert all(max(r["env_step_failures"], default=0) > 0 or r["restarts"] >= 1 for r in runs), runs
+    print("emulator-host loss:", runs)
+    # Re-leased inside the trial (a step failed and the env was rebuilt), not by Tune restarting it.
+    assert all(max(r["env_step_failures"], default=0) > 0 for r in runs), runs
+    assert all(r["restarts"] == 0 for r in runs), runs

@@ -207,7 +207,10 @@ def test_report_html_opens_offline_without_console_errors(sweep: dict, tmp_path:
     assert data["replay_gif"] and data["replay_gif"].startswith("data:image/gif;base64,")
     with chromium(log_network=True) as driver:
         driver.get(page.as_uri())
-        time.sleep(1)
+        deadline = time.monotonic() + 30
+        loaded = "return document.readyState === 'complete' && [...document.images].every(i => i.complete)"
+        while not driver.execute_script(loaded) and time.monotonic() < deadline:
+            time.sleep(0.1)
         body = driver.find_element("tag name", "body").text
         driver.save_screenshot(str(artifact_dir() / "sweep-report.png"))
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]

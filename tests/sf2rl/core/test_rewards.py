@@ -37,6 +37,7 @@ CASES = [
     ("health_delta", {}, state(176, 176), state(176, 160), 16.0),
     ("health_delta", {}, state(176, 176), state(150, 176), -26.0),
     ("health_delta", {}, state(100, 100), state(90, 80), 10.0),
+    ("health_delta", {}, state(150, 100), state(140, 80), 10.0),  # the change of the lead, not the lead
     ("damage_dealt", {}, state(176, 176), state(100, 150), 26.0),
     ("damage_dealt", {}, state(176, 150), state(176, 150), 0.0),
     ("net_health", {}, state(120, 100), state(120, 100), 20.0),
@@ -44,9 +45,17 @@ CASES = [
     ("win_loss", {}, state(10, 50), state(0xFF, 50, wins2=1, over=True), -1.0),
     ("win_loss", {"win": 5.0, "loss": -2.0}, state(10, 50), state(0xFF, 50, wins2=1, over=True), -2.0),
     ("win_loss", {}, state(176, 176), state(170, 176), 0.0),
+    # Time over: the round ends with no round counted yet, and the leader on health takes it, once.
+    ("win_loss", {}, state(100, 50), state(100, 40, over=True), 1.0),
+    ("win_loss", {}, state(40, 50), state(40, 50, over=True), -1.0),
+    ("win_loss", {}, state(100, 40, over=True), state(100, 40, over=True), 0.0),
+    ("win_loss", {}, state(60, 60), state(60, 60, over=True), 0.0),
     ("shaped", {}, state(176, 176), state(170, 160), 16.0 - 3.0),
     ("shaped", {"win_bonus": 100.0}, state(88, 5), state(88, 0xFF, wins1=1, over=True), 5 + 100 * (0.5 + 0.25)),
+    ("shaped", {}, state(88, 5), state(88, 0xFF, wins1=1, over=True), 5 + 100 * (0.5 + 0.25)),  # the default bonus
     ("fight", {}, state(176, 176), state(170, 160), 16.0 - 6.0),
+    ("fight", {}, state(88, 5), state(88, 0xFF, wins1=1, over=True), 5.0),  # no round bonus by default
+    ("fight", {}, state(10, 50), state(0xFF, 50, wins2=1, over=True), -10.0),
     ("fight", {"dealt_weight": 2.0, "taken_weight": 0.5}, state(176, 176), state(170, 160), 32.0 - 3.0),
     ("fight", {"time_penalty": 0.25}, state(176, 176), state(176, 176), -0.25),
     ("fight", {"round_win": 176.0}, state(88, 5), state(88, 0xFF, wins1=1, over=True), 5 + 176.0),
@@ -101,3 +110,15 @@ def test_fight_reward_is_normalized_by_full_health() -> None:
         assert reward == pytest.approx(-1.0 / 176)
     finally:
         env.close()
+
+
+def test_reward_defaults_are_the_documented_ones() -> None:
+    from sf2rl.core.rewards import reward_params
+
+    # docs/env-options.md lists these (generated from the same signatures); a sweep that names a reward
+    # without params gets exactly them.
+    assert reward_params("fight") == {"dealt_weight": 1.0, "taken_weight": 1.0, "round_win": 0.0,
+                                      "round_loss": 0.0, "time_penalty": 0.0}  # fmt: skip
+    assert reward_params("shaped") == {"dealt_weight": 1.0, "taken_weight": 0.5, "win_bonus": 100.0,
+                                       "max_health": 176}  # fmt: skip
+    assert reward_params("win_loss") == {"win": 1.0, "loss": -1.0}

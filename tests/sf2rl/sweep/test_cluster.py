@@ -89,9 +89,12 @@ def test_sweep_on_a_ray_head_survives_a_killed_driver(ray_head: str, tmp_path: P
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 240
+    orphans: set[int] = set()  # the positive control for "no worker hosts left", below
     while _iterations(tmp_path / "runs") < 3 and time.monotonic() < deadline:
         assert driver.poll() is None, "the sweep ended before it could be interrupted"
+        orphans |= _worker_hosts()
         time.sleep(0.5)
+    orphans |= _worker_hosts()
     assert _iterations(tmp_path / "runs") >= 3
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
@@ -120,6 +123,7 @@ def test_sweep_on_a_ray_head_survives_a_killed_driver(ray_head: str, tmp_path: P
         assert child.info.status == "FINISHED"
     assert parents[0].info.status == "FINISHED"
     # The killed driver's trials never ran cleanup(); their spawned hosts exit by watching their owner.
+    assert orphans, "no worker host was seen while the driver ran, so their absence proves nothing"
     deadline = time.monotonic() + 15
     while _worker_hosts() and time.monotonic() < deadline:
         time.sleep(0.2)

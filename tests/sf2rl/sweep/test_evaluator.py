@@ -90,3 +90,74 @@ def test_matrix_cells_are_played_in_turn_and_counted_per_level() -> None:
     ev.close()
     assert r.by_level == {1: (3, 0), 8: (2, 0)}  # match k plays cell k mod 2
     assert r.win_rate_up_to(1) == 0.0 and np.isnan(EvalResult(0, 0, 0, 0, 0, {}).win_rate_up_to(3))
+
+
+def test_win_rate_up_to_a_level_pools_the_levels_at_or_below_it() -> None:
+    r = EvalResult(6, 3, 6, 6, 600, by_level={1: (2, 2), 3: (2, 1), 8: (2, 0)})
+    assert (r.win_rate_up_to(1), r.win_rate_up_to(3), r.win_rate_up_to(8)) == (1.0, 0.75, 0.5)
+    assert r.win_rate_up_to(2) == 1.0 and np.isnan(r.win_rate_up_to(0))
+    assert EvalResult(4, 1, 2, 6, 100).win_rate_up_to(1) == 0.25  # one level: the plain win rate
+
+
+class _Scripted:
+    """An env whose matches last ``3 + k`` steps (k: its reset count) and are won below CPU level 4."""
+
+    def __init__(self, index: int, log: list[tuple[int, int | None, dict | None]]) -> None:
+        self.index, self.log, self.left, self.level = index, log, 0, 0
+        self.resets = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        self.log.append((self.index, seed, options))
+        self.level = (options or {}).get("difficulty", 3)
+        self.left = 3 + self.resets
+        self.resets += 1
+        return np.full(2, float(self.index)), {}
+
+    def step_async(self, action: int) -> None:
+        self.log.append((self.index, -1, {"action": action}))
+        self.left -= 1
+
+    def step_wait(self) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self.left > 0:
+            return np.full(2, float(self.index)), 0.0, False, False, {}
+        won = self.level < 4
+        return np.zeros(2), 0.0, True, False, {"won": won, "rounds_won": 2 * won, "rounds_lost": 2 - 2 * won}
+
+    def close(self) -> None:
+        pass
+
+
+def test_matches_get_their_own_seed_and_cell_and_are_counted_per_level() -> None:
+    log: list[tuple[int, int | None, dict | None]] = []
+    cells = [(1, "ryu", "ken"), (8, "ryu", "guile")]
+    ev = Evaluator(lambda i: _Scripted(i, log), num_envs=2, seed=100, cells=cells)  # type: ignore[arg-type,return-value]
+    seen: list[np.ndarray] = []
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        seen.append(obs)
+        return np.arange(len(obs), dtype=np.int64) + 5
+
+    r = ev.run(act, matches=5)
+    resets = [(i, seed, opts) for i, seed, opts in log if seed != -1]
+    assert sorted(seed for _, seed, _ in resets) == [100, 101, 102, 103, 104]
+    for _, seed, opts in resets:
+        level, agent, opp = cells[(seed - 100) % 2]
+        assert opts == {"difficulty": level, "characters": (agent, opp)}
+    assert {i for i, _, _ in resets} == {0, 1}  # make_env(i) built one env per index
+    # Matches 0, 2, 4 are at level 1 (won), 1 and 3 at level 8 (lost).
+    assert (r.matches, r.wins, r.rounds_won, r.rounds_lost) == (5, 3, 6, 4)
+    assert r.by_level == {1: (3, 3), 8: (2, 0)} and r.win_rate_up_to(1) == 1.0
+    assert seen[0].shape == (2, 2) and {a["action"] for _, s, a in log if s == -1} <= {5, 6}
+    assert r.steps == sum(1 for _, s, _ in log if s == -1)
+    # Without cells: the env's own options, seeds still 100 + k, no per-level table.
+    log.clear()
+    r = Evaluator(lambda i: _Scripted(i, log), num_envs=1, seed=7).run(act, matches=2)  # type: ignore[arg-type,return-value]
+    assert [(seed, opts) for _, seed, opts in log if seed != -1] == [(7, None), (8, None)]
+    assert r.by_level is None and (r.matches, r.wins) == (2, 2)
+    ev.close()
+
+
+def test_a_policy_that_answers_for_the_wrong_number_of_envs_is_an_error() -> None:
+    ev = Evaluator(lambda i: _Scripted(i, []), num_envs=2, seed=0)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError):
+        ev.run(lambda obs: np.zeros(1, np.int64), matches=2)

@@ -13,7 +13,9 @@ from sf2rl.sweep.replay_buffer import Batch
 OBS, ACTIONS = 6, 4
 
 
-def _learner(double_q: bool = True, dueling: bool = False, seed: int = 0, tau: float = 1.0) -> QLearner:
+def _learner(
+    double_q: bool = True, dueling: bool = False, seed: int = 0, tau: float = 1.0, grad_clip: float | None = 40.0
+) -> QLearner:
     from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
@@ -28,7 +30,7 @@ def _learner(double_q: bool = True, dueling: bool = False, seed: int = 0, tau: f
     )
     module.make_target_networks()  # what RLlib's DQNLearner does at build time
     opt = torch.optim.Adam(module.parameters(), lr=3e-3)
-    return QLearner(module, opt, double_q=double_q, tau=tau, seed=seed)
+    return QLearner(module, opt, double_q=double_q, huber=True, grad_clip=grad_clip, tau=tau, seed=seed)
 
 
 def _batch(n: int = 64, seed: int = 0) -> Batch:
@@ -127,7 +129,9 @@ def test_pixel_observations_are_stored_as_uint8_and_fed_as_floats() -> None:
         .rl_module(model_config=model).get_rl_module_spec().build()
     )  # fmt: skip
     module.make_target_networks()
-    q = QLearner(module, torch.optim.Adam(module.parameters(), 1e-3), double_q=True)
+    q = QLearner(
+        module, torch.optim.Adam(module.parameters(), 1e-3), double_q=True, huber=True, grad_clip=40.0, tau=1.0, seed=0
+    )
     rng = np.random.default_rng(0)
     obs = rng.integers(0, 256, (8, 42, 42, 2), dtype=np.uint8)
     assert q.act(obs, epsilon=0.0).shape == (8,)
@@ -199,3 +203,86 @@ def test_double_q_bootstraps_the_target_networks_value_of_the_online_networks_ch
     assert not torch.allclose(double, vanilla)  # the test tells the two targets apart
     stats = q.update(batch)
     np.testing.assert_allclose(stats.td_errors, (q_sa - double).abs().squeeze(1).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _disagreeing(double_q: bool, n: int = 32) -> tuple[QLearner, Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A learner whose online and target nets differ, a batch with large TD errors and uneven weights, and
+    Q(s, a), the online net's next values and the target net's next values under it."""
+    from ray.rllib.core.columns import Columns
+
+    q = _learner(double_q=double_q, dueling=False, seed=5)
+    with torch.no_grad():
+        for p in q.module.parameters():
+            p.add_(torch.randn_like(p))
+    base = _batch(n=n, seed=6)
+    rng = np.random.default_rng(8)
+    next_obs = rng.uniform(-1, 1, base.obs.shape).astype(np.float32)
+    returns = rng.uniform(-20, 20, n).astype(np.float32)  # |TD| well past Huber's 1: Huber and MSE differ
+    weights = rng.uniform(0.1, 2.0, n).astype(np.float32)  # prioritized replay's importance weights
+    batch = Batch(base.indices, base.obs, base.actions, returns, next_obs, np.full(n, 0.9, np.float32), weights)
+    with torch.no_grad():
+        q_sa = q.module.compute_q_values({Columns.OBS: torch.from_numpy(batch.obs)})["qf_preds"].gather(
+            1, torch.from_numpy(batch.actions)[:, None]).squeeze(1)  # fmt: skip
+        online_next = q.module.compute_q_values({Columns.OBS: torch.from_numpy(next_obs)})["qf_preds"]
+        target_next = q.module.forward_target({Columns.OBS: torch.from_numpy(next_obs)})["qf_preds"]
+    return q, batch, q_sa, online_next, target_next
+
+
+def test_vanilla_dqn_bootstraps_the_target_networks_own_best_value() -> None:
+    q, batch, q_sa, online_next, target_next = _disagreeing(double_q=False)
+    vanilla = target_next.max(1).values
+    double = target_next.gather(1, online_next.argmax(1, keepdim=True)).squeeze(1)
+    assert not torch.allclose(double, vanilla)
+    expected = (q_sa - (torch.from_numpy(batch.returns) + 0.9 * vanilla)).abs().numpy()
+    np.testing.assert_allclose(q.update(batch).td_errors, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("huber", [True, False])
+def test_the_loss_is_the_importance_weighted_mean_of_huber_or_squared_errors(huber: bool) -> None:
+    built, batch, q_sa, online_next, target_next = _disagreeing(double_q=True)
+    q = QLearner(built.module, built.optimizer, double_q=True, huber=huber, grad_clip=40.0, tau=1.0, seed=0)
+    target = torch.from_numpy(batch.returns) + 0.9 * target_next.gather(1, online_next.argmax(1, keepdim=True)).squeeze(
+        1
+    )
+    err = (q_sa - target).abs()
+    per_sample = torch.where(err < 1, 0.5 * err**2, err - 0.5) if huber else err**2
+    expected = float((torch.from_numpy(batch.weights) * per_sample).mean())
+    stats = q.update(batch)
+    assert stats.loss == pytest.approx(expected, rel=1e-5)
+    # The Q value a trial reports (qf_mean): the mean of Q(s, a) over the batch, before the step.
+    assert stats.q_mean == pytest.approx(float(q_sa.mean()), rel=1e-5, abs=1e-6)
+
+
+def test_epsilon_greedy_keeps_the_greedy_action_where_it_does_not_explore() -> None:
+    q = _learner(seed=3)
+    obs = np.random.default_rng(4).uniform(-1, 1, (4000, OBS)).astype(np.float32)
+    greedy = q.greedy(obs)
+    acted = q.act(obs, epsilon=0.5)
+    differs = float((acted != greedy).mean())
+    # Half explore, and a random action matches the greedy one a quarter of the time: 3/8 differ.
+    assert 0.33 < differs < 0.42
+    assert acted.dtype.kind == "i" and set(np.unique(acted)) <= set(range(ACTIONS))
+
+
+@pytest.mark.parametrize("clip", [None, 1e-3])
+def test_gradients_are_clipped_to_the_configured_norm(clip: float | None) -> None:
+    q = _learner(grad_clip=clip)
+    q.update(_batch())
+    norm = float(torch.sqrt(sum((p.grad**2).sum() for p in q.params if p.grad is not None)))
+    assert norm <= 1e-3 * 1.0001 if clip else norm > 1e-2
+
+
+def test_same_seed_same_exploration() -> None:
+    obs = np.random.default_rng(0).uniform(-1, 1, (256, OBS)).astype(np.float32)
+    a, b, c = _learner(seed=5), _learner(seed=5), _learner(seed=6)
+    assert np.array_equal(a.act(obs, epsilon=0.5), b.act(obs, epsilon=0.5))
+    assert not np.array_equal(a.act(obs, epsilon=0.5), c.act(obs, epsilon=0.5))
+
+
+def test_adam_is_switched_to_its_fused_kernel_unless_the_caller_chose_foreach() -> None:
+    learner = _learner()
+    assert [g["fused"] for g in learner.optimizer.param_groups] == [True]
+    module = learner.module
+    chosen = torch.optim.Adam(module.parameters(), lr=3e-3, foreach=True)
+    QLearner(module, chosen, double_q=True, huber=True, grad_clip=None, tau=1.0, seed=0)
+    assert [g["fused"] for g in chosen.param_groups] == [None]  # the caller's foreach is kept

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from support import SESSION_TAG, owned
 
 from sf2rl.cli.main import main as sf2rl_main
+from sf2rl.core.tags import RESTARTS_TAG
 
 
 def _instances() -> set[int]:
@@ -66,3 +67,10 @@ def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path
     for child in children:
         assert child.info.status == "FINISHED"
         assert max(m.step for m in client.get_metric_history(child.info.run_id, "episode_return_mean")) == 12
+        # Tune never had to restart a trial from a checkpoint, which would hide a broken in-trial rebuild.
+        assert int(child.data.tags.get(RESTARTS_TAG, 0)) == 0, f"{child.info.run_name} was restarted by Tune"
+    # Recovered inside the trials: an env step failed where an instance died, and its env was rebuilt.
+    failures = {c.info.run_name: max((m.value for m in client.get_metric_history(c.info.run_id, "env_step_failures")),
+                                     default=0.0) for c in children}  # fmt: skip
+    print("env step failures per trial:", failures)
+    assert any(f > 0 for f in failures.values()), f"no env step failed in any trial: {failures}"

@@ -89,6 +89,7 @@ def test_n_step_folding_sums_discounted_rewards_and_bootstraps() -> None:
     np.testing.assert_allclose(returns, [1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3 + 0.25 * 4])
     np.testing.assert_array_equal(next_obs[:, 0], [3, 4])
     np.testing.assert_allclose(discounts, [gamma**3] * 2)
+    assert (actions.dtype, returns.dtype, discounts.dtype) == (np.int64, np.float32, np.float32)
     assert fold.take() is None
 
 
@@ -143,3 +144,43 @@ def test_importance_weights_are_normalized_by_the_least_priority() -> None:
     # With beta 1 a transition's weight is p_min / p: 1 for the least, and exactly 0.1 / p otherwise.
     p = 0.1 + (6.4 - 0.1) * batch.indices / (n - 1) + 1e-6
     np.testing.assert_allclose(batch.weights, (0.1 + 1e-6) / p, rtol=1e-4)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+def test_one_transition_is_stored_whole_with_its_dtypes(alpha: float) -> None:
+    buf = ReplayBuffer(4, (2, 2), np.uint8, alpha=alpha)
+    obs = np.full((1, 2, 2), 7, np.uint8)
+    buf.add(obs, np.array([3]), np.array([1.5], np.float32), obs + 1, np.array([0.81], np.float32))
+    assert len(buf) == 1
+    b = buf.sample(8)
+    assert b.obs.dtype == np.uint8 and b.next_obs.dtype == np.uint8  # pixels stay bytes in the buffer
+    np.testing.assert_array_equal(b.obs, 7)
+    np.testing.assert_array_equal(b.next_obs, 8)
+    np.testing.assert_array_equal(b.actions, 3)
+    np.testing.assert_array_equal(b.returns, 1.5)
+    np.testing.assert_allclose(b.discounts, 0.81)  # gamma^n, or 0 past a terminal: the target's factor
+    assert b.actions.dtype == np.int64 and b.returns.dtype == b.discounts.dtype == b.weights.dtype == np.float32
+
+
+def test_priorities_are_td_errors_to_the_alpha_and_new_transitions_get_the_highest() -> None:
+    alpha = 0.5
+    buf = ReplayBuffer(8, (3,), np.float32, alpha=alpha, seed=2)
+    _fill(buf, 0, 4)
+    assert buf.tree is not None
+    np.testing.assert_allclose(buf.tree.get(np.arange(4)), 1.0)  # nothing replayed yet: the initial 1
+    buf.update_priorities(np.array([0, 1, 2, 3]), np.array([4.0, -9.0, 0.0, 1.0]))
+    np.testing.assert_allclose(buf.tree.get(np.arange(4)), (np.array([4.0, 9.0, 0.0, 1.0]) + 1e-6) ** alpha)
+    assert buf.tree.get(np.array([2]))[0] > 0  # a zero TD error is still drawn now and then
+    _fill(buf, 4, 2)
+    # A new transition gets the largest priority seen so far (|-9|), so it is replayed soon.
+    np.testing.assert_allclose(buf.tree.get(np.array([4, 5])), (9.0 + 1e-6) ** alpha)
+
+
+def test_stratified_draws_match_the_priority_shares() -> None:
+    buf = ReplayBuffer(4, (3,), np.float32, alpha=1.0, seed=3)
+    _fill(buf, 0, 4)
+    buf.update_priorities(np.arange(4), np.array([1.0, 2.0, 3.0, 4.0]) - 1e-6)
+    counts = np.zeros(4)
+    for _ in range(200):
+        counts += np.bincount(buf.sample(64).indices, minlength=4)
+    np.testing.assert_allclose(counts / counts.sum(), [0.1, 0.2, 0.3, 0.4], atol=0.01)

@@ -72,7 +72,11 @@ BAD: list[tuple[str, object, str]] = [
     ("two distributions", {**GOOD, "space": {"dqn.lr": {"grid": [1e-3], "choice": [1e-3]}}}, "exactly one"),
     ("inverted bounds", {**GOOD, "space": {"dqn.lr": {"uniform": [0.1, 0.01]}}}, "low < high"),
     ("loguniform at zero", {**GOOD, "space": {"dqn.lr": {"loguniform": [0, 0.1]}}}, "low > 0"),
-    ("space key not sweepable", {**GOOD, "space": {"pool.slots": {"grid": [1, 2]}}}, "must start with"),
+    (
+        "space key not sweepable",
+        {**GOOD, "space": {"pool.slots": {"grid": [1, 2]}}},
+        "must be 'seed' or start with one of",
+    ),
     ("space key unknown", {**GOOD, "space": {"dqn.learning_rate": {"grid": [0.1]}}}, "unknown option"),
     ("space value invalid", {**GOOD, "space": {"env.frame_skip": {"grid": [4, -1]}}}, "value -1 is invalid"),
     (
@@ -134,6 +138,14 @@ BAD: list[tuple[str, object, str]] = [
     ("custom resource named CPU", {**GOOD, "resources": {"custom": {"CPU": 1}}}, "resources.custom"),
     ("custom resource of zero", {**GOOD, "resources": {"custom": {"lab_node": 0}}}, "give a named resource"),
     ("bad name", {**GOOD, "name": "my sweep!"}, "name"),
+    (
+        "samples of a grid-only space",
+        {"name": "ok", "space": {"dqn.lr": {"grid": [1e-3]}}, "search": {"num_samples": 2}},
+        "identical trials; for replicates sweep the seed",
+    ),
+    ("samples of no space", {"name": "ok", "search": {"num_samples": 3}}, "search.num_samples: 3 samples"),
+    ("a float seed", {"name": "ok", "space": {"seed": {"uniform": [0, 9]}}}, "space.seed: seeds are integers"),
+    ("a dotless key", {"name": "ok", "space": {"lr": {"grid": [1e-3]}}}, "space key 'lr' must be 'seed' or start"),
     ("not a mapping", ["name", "x"], "a sweep file is a mapping"),
 ]
 
@@ -202,7 +214,12 @@ def test_bad_file_stops_sweep_before_ray_starts(tmp_path: Path) -> None:
     assert not ray.is_initialized()
 
 
-@pytest.mark.parametrize("path", sorted(Path(__file__).parents[3].joinpath("sweeps").glob("*.yaml")))
+ROOT = Path(__file__).parents[3]
+
+
+@pytest.mark.parametrize(
+    "path", sorted([*ROOT.joinpath("sweeps").glob("*.yaml"), *ROOT.joinpath("bench/sweeps").glob("*.yaml")])
+)
 def test_shipped_sweeps_are_valid(path: Path) -> None:
     assert load_sweep(path).name
 
@@ -212,3 +229,13 @@ def test_pool_mode_defaults_to_inline_where_the_backend_runs_several_games_per_p
     from sf2rl.sweep.schema import SweepConfig
 
     assert SweepConfig(name="d", pool={"backend": backend}).pool.mode == mode
+
+
+def test_a_swept_seed_is_the_trials_own_and_no_section_option() -> None:
+    from sf2rl.sweep.schema import SweepConfig, trial_options, trial_sweep
+
+    sweep = SweepConfig(name="replicates", seed=5, space={"seed": {"grid": [5, 6]}})
+    assert trial_sweep(sweep, {"seed": 6, "dqn.lr": 0.01}).seed == 6
+    assert trial_sweep(sweep, {"dqn.lr": 0.01}) is sweep
+    _, dqn, _ = trial_options(sweep, {"seed": 6, "dqn.lr": 0.01})
+    assert dqn.lr == 0.01

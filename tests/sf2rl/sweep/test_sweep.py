@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -28,13 +30,29 @@ def finished_sweep(ray_session: Path, tmp_path_factory: pytest.TempPathFactory, 
     # Greedy 2-match evaluations every 2nd iteration rank the trials (and their checkpoints) by eval_win_rate.
     path = tiny_sweep(work, "tiny", uri, resources={"envs_per_runner": 2}, search={"metric": "eval_win_rate"},
                       evaluation={"every": 2, "matches": 2, "max_steps": 40}, pool={"mode": "spawn"})  # fmt: skip
-    with pytest.raises(SystemExit) as code:
-        sf2rl_main(["sweep", str(path)])
-    return {"code": code.value.code, "uri": uri, "work": work}
+    # The positive control for "no worker hosts left": the same probe sees them while the sweep runs.
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(_worker_hosts())
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with pytest.raises(SystemExit) as code:
+            sf2rl_main(["sweep", str(path)])
+    finally:
+        done.set()
+        watcher.join()
+    return {"code": code.value.code, "uri": uri, "work": work, "hosts_seen": seen}
 
 
 def test_sweep_succeeds_and_leaves_no_worker_hosts(finished_sweep: dict[str, object]) -> None:
     assert finished_sweep["code"] == 0
+    assert finished_sweep["hosts_seen"], "no worker host was ever seen, so their absence proves nothing"
     assert _worker_hosts() == set()
 
 
@@ -151,3 +169,24 @@ def test_a_sweep_stops_trials_at_their_env_step_budget(ray_session: Path, tmp_pa
         last = json.loads(result.read_text().splitlines()[-1])
         assert last["env_steps_total"] == 320 and last["training_iteration"] == 2  # 160 steps per iteration
     assert len(list((tmp_path / "runs").glob("budget-*/trial_*/result.json"))) == 2
+
+
+def test_a_swept_seed_makes_replicates_and_the_same_seed_repeats(ray_session: Path, tmp_path: Path, tiny_sweep) -> None:
+    # num_samples alone would run the same seed twice: space.seed is how a sweep gets replicates.
+    path = tiny_sweep(
+        tmp_path,
+        "seeds",
+        space={"dqn.lr": {"grid": [0.001]}, "seed": {"grid": [0, 0, 1]}},
+        stop={"training_iteration": 2},
+    )
+    with pytest.raises(SystemExit) as code:
+        sf2rl_main(["sweep", str(path)])
+    assert code.value.code == 0
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for result in sorted((tmp_path / "runs").glob("seeds-*/trial_*/result.json")):
+        rows = [json.loads(line) for line in result.read_text().splitlines()]
+        runs.setdefault(result.parent.name.rsplit("seed=", 1)[1], []).append(
+            (rows[-1]["qf_loss"], rows[-1]["episode_return_mean"]))  # fmt: skip
+    assert sorted(runs) == ["0", "1"] and len(runs["0"]) == 2
+    assert runs["0"][0] == runs["0"][1]  # one seed, one run
+    assert runs["1"][0] != runs["0"][0]  # another seed, another run

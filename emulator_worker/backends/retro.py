@@ -103,7 +103,14 @@ class RetroBackend:
                     break
         if path is None:
             base = name[: -len(".state")] if name.endswith(".state") else name
-            found = self._retro.data.get_file_path(self.game, f"{base}.state", self._retro.data.Integrations.ALL)
+            stock = self._retro.data.list_states(self.game, self._retro.data.Integrations.ALL)
+            # Only the game's own listed states: stable-retro joins the name into its data folder,
+            # so a name like ../other/x would otherwise read any .state file on the host.
+            found = (
+                self._retro.data.get_file_path(self.game, f"{base}.state", self._retro.data.Integrations.ALL)
+                if base in stock
+                else None
+            )
             if found is None:
                 local = (
                     sorted(p.name for p in self.states_dir.glob("*"))
@@ -111,8 +118,7 @@ class RetroBackend:
                     else []
                 )
                 raise ValueError(
-                    f"no savestate {name!r}: not in states_dir ({local}) nor among {self.game}'s states "
-                    f"{self._retro.data.list_states(self.game, self._retro.data.Integrations.ALL)}"
+                    f"no savestate {name!r}: not in states_dir ({local}) nor among {self.game}'s states {stock}"
                 )
             path = Path(found)
         raw = path.read_bytes()

@@ -162,14 +162,23 @@ def recorded_env_config(checkpoint: str | Path) -> EnvConfig | None:
 
 
 def newest_checkpoint(folder: str | Path) -> Path | None:
-    """The most recently written algorithm checkpoint anywhere under ``folder``."""
-    found: list[tuple[float, str, Path]] = []
+    """The most recently written complete algorithm checkpoint anywhere under ``folder``.
+
+    A checkpoint is complete once its policy export's note is in place: the trial writes it
+    last, atomically, after RLlib's own files. One still being written (or cut short by a crash)
+    is passed over for an older complete one. Only where no checkpoint has an export (written
+    before exports existed, or to remote storage) does the newest RLlib marker count.
+    """
+    complete: list[tuple[float, str, Path]] = []
+    legacy: list[tuple[float, str, Path]] = []
     for marker in Path(folder).rglob("rllib_checkpoint.json"):
         try:  # Tune deletes old checkpoints (checkpoint.keep) while we look
             if (marker.parent / MODULE_SUBDIR).is_dir():
-                found.append((marker.stat().st_mtime, str(marker.parent), marker.parent))
+                entry = (marker.stat().st_mtime, str(marker.parent), marker.parent)
+                (complete if export_dir(marker.parent) is not None else legacy).append(entry)
         except OSError:
             continue
+    found = complete or legacy
     return max(found)[2] if found else None
 
 

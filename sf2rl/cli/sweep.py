@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,14 @@ def run(args: argparse.Namespace) -> int:
     from sf2rl.sweep.runner import run_sweep
 
     outcome = run_sweep(sweep, Path(args.file), resume=args.resume, address=args.address)
+    if outcome.interrupted is not None:
+        name = signal.Signals(outcome.interrupted).name
+        console.rule(f"sweep stopped by {name}")
+        console.print(f"experiment folder: {outcome.experiment_dir} (Tune's state saved)")
+        if sweep.tracking.enabled:
+            console.print(f"MLflow: unfinished runs marked KILLED (parent run {outcome.parent_run_id})")
+        console.print(f"continue it with:  [bold]sf2rl sweep {args.file} --resume[/bold]")
+        return 128 + outcome.interrupted
     console.rule("sweep finished")
     console.print(f"experiment folder: {outcome.experiment_dir}")
     console.print(f"trials: {outcome.trials} ({outcome.errored} errored)")

@@ -51,6 +51,16 @@ class WorkerConfig(BaseModel):
     lease_ttl: float = Field(30.0, gt=0, description="seconds a lease survives without heartbeats")
     server_key: str | None = Field(None, description="host public key file, to use CurveZMQ")
     client_key: str | None = Field(None, description="client key pair file (.key_secret), to use CurveZMQ")
+    alternates: tuple[str, ...] = Field(
+        (), description="other worker hosts (tcp://...) to lease from when the backend's does not answer (failover)"
+    )
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> WorkerConfig:
+        bad = [a for a in self.alternates if not a.startswith(("tcp://", "ipc://"))]
+        if bad:
+            raise ValueError(f"worker.alternates must be tcp:// or ipc:// endpoints, got {bad}")
+        return self
 
 
 class EnvConfig(BaseModel):

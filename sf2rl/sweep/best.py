@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from sf2rl.agents.export import EXPORT_DIR, WEIGHTS, export_dir, sha256
 from sf2rl.core.errors import CheckpointError
-from sf2rl.core.tags import POLICY_SHA_TAG, TAG_KIND
+from sf2rl.core.tags import BEST_SCORE_TAG, POLICY_SHA_TAG, TAG_KIND
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def best_checkpoint(uri: str, experiment: str, out: Path) -> BestCheckpoint:
     runs = client.search_runs([exp.experiment_id], f"tags.`{TAG_KIND}` = 'trial'", max_results=10000)
     scored: list[tuple[float, Any]] = []
     for run in runs:
-        raw = run.data.tags.get("sf2rl.best_score")
+        raw = run.data.tags.get(BEST_SCORE_TAG)
         if raw is not None and math.isfinite(float(raw)):
             scored.append((float(raw), run))
     if not scored:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
@@ -34,6 +34,25 @@ CURATED: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "wall_time": ("wall_time",),
     }
 )
+
+
+C = TypeVar("C")
+
+
+def score_of(metrics: Mapping[str, Any], metric: str) -> float:
+    """A result's value of the sweep metric, NaN when absent or not a finite number."""
+    v = metrics.get(metric)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else float("nan")
+
+
+def best_scored(checkpoints: Iterable[tuple[C, Mapping[str, Any]]], metric: str, sign: int) -> tuple[float, C] | None:
+    """The best-scoring (score, checkpoint) of (checkpoint, its result) pairs; ``sign`` -1 for mode min.
+
+    Checkpoints without a finite score never win; None when no checkpoint has one.
+    """
+    scored = [(score_of(m, metric), c) for c, m in checkpoints]
+    scored = [s for s in scored if math.isfinite(s[0])]
+    return max(scored, key=lambda s: sign * s[0]) if scored else None
 
 
 def _get(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:

@@ -16,14 +16,14 @@ import ray
 from ray import tune
 from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
 
-from sf2rl.agents.export import WEIGHTS, export_dir, sha256
 from sf2rl.core import choice
 from sf2rl.core.defaults import OVERRIDES_KEY
 from sf2rl.core.errors import ConfigError
-from sf2rl.core.tags import POLICY_SHA_TAG
 from sf2rl.play.recording import record_match
 from sf2rl.sweep import report_page
 from sf2rl.sweep.importance import importance_plot, param_importance
+from sf2rl.sweep.interruption import Interruption, SweepInterrupted
+from sf2rl.sweep.metrics import best_scored
 from sf2rl.sweep.progress import ProgressTable
 from sf2rl.sweep.report import parallel_coordinates, reward_curves
 from sf2rl.sweep.schema import SweepConfig, apply_overrides
@@ -44,6 +44,8 @@ class SweepOutcome:
     parent_run_id: str | None
     trials: int
     errored: int
+    interrupted: int | None = None
+    """The signal that stopped the sweep (its state saved for ``--resume``), or None if it ran to the end."""
 
 
 def init_ray(address: str | None) -> None:
@@ -99,14 +101,48 @@ def _resolver(sweep: SweepConfig):  # type: ignore[no-untyped-def]
 def run_sweep(
     sweep: SweepConfig, sweep_file: Path, *, resume: bool = False, address: str | None = None
 ) -> SweepOutcome:
-    """Run the sweep to completion and log its summary; returns the best trial."""
+    """Run the sweep to completion and log its summary; returns the best trial.
+
+    SIGINT or SIGTERM stops it resumably instead: Tune saves its state, the sweep's unfinished
+    MLflow runs are marked KILLED, and the outcome names the signal (``sf2rl sweep`` exits 130 or 143).
+    """
     exp_dir = experiment_dir(sweep, resume)
+    exp_name = exp_dir.rsplit("/", 1)[1]
+    stock = sweep.tracking.enabled and sweep.tracking.callback == "ray"
+    tracking = sweep.tracking.enabled and not stock
+    tracker = Tracker(sweep.tracking.uri, sweep.tracking.experiment or sweep.name, exp_name) if tracking else None
+    trials = 0
+    with Interruption() as interruption:
+        try:
+            results = _fit(sweep, sweep_file, exp_dir, tracker, interruption, resume=resume, address=address)
+            trials = len(results)
+            if interruption.signum is None:
+                return summarize(sweep, results, exp_dir, tracker)
+        except SweepInterrupted as e:
+            interruption.signum = e.signum
+    parent = None
+    if tracker is not None:
+        killed = tracker.kill_unfinished()
+        parent = tracker.parent_run_id
+        log.warning("sweep stopped by signal %d; marked %d MLflow run(s) KILLED", interruption.signum, len(killed))
+    return SweepOutcome(exp_dir, "-", float("nan"), None, {}, parent, trials, 0, interruption.signum)
+
+
+def _fit(
+    sweep: SweepConfig,
+    sweep_file: Path,
+    exp_dir: str,
+    tracker: Tracker | None,
+    interruption: Interruption,
+    *,
+    resume: bool,
+    address: str | None,
+) -> tune.ResultGrid:
+    """Set up tracking and Ray, and run Tune until the sweep ends or a signal stops it."""
     exp_parent, exp_name = exp_dir.rsplit("/", 1)
     metric, mode = sweep.search.metric, sweep.search.mode
-    tracker = None
     stock = sweep.tracking.enabled and sweep.tracking.callback == "ray"
-    if sweep.tracking.enabled and not stock:
-        tracker = Tracker(sweep.tracking.uri, sweep.tracking.experiment or sweep.name, exp_name)
+    if tracker is not None:
         parent = tracker.parent(
             {
                 "sf2rl.sweep_file": str(sweep_file),
@@ -118,9 +154,10 @@ def run_sweep(
         tracker.client.log_artifact(parent, str(sweep_file))
         tracker.log_json(parent, sweep.model_dump(mode="json"), "sweep_resolved.json")
     init_ray(address)
+    interruption.install()  # ray.init maps SIGTERM to sys.exit, which would skip Tune's final snapshot
     callbacks: list[Any] = [ProgressTable(metric)]
     if tracker is not None:
-        callbacks.insert(0, MLflowTracker(tracker, _resolver(sweep), _live_importance(sweep, tracker)))
+        callbacks.insert(0, MLflowTracker(tracker, _resolver(sweep), _live_importance(sweep, tracker), metric, mode))
     elif stock:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
@@ -169,13 +206,11 @@ def run_sweep(
                 ),
             ),
         )
-    results = tuner.fit()
-    return summarize(sweep, results, exp_dir, tracker)
-
-
-def _score(metrics: dict[str, Any], metric: str) -> float:
-    v = metrics.get(metric)
-    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else float("nan")
+    interruption.tune_running = True
+    try:
+        return tuner.fit()
+    finally:
+        interruption.tune_running = False
 
 
 log = logging.getLogger(__name__)
@@ -228,9 +263,8 @@ def _row(result: Any, metric: str, sign: int) -> tuple[TrialRow, Any]:
     if df is not None and metric in df:
         pairs = zip(df["training_iteration"], df[metric], strict=True)
         curve = [(int(i), float(v)) for i, v in pairs if math.isfinite(v)]
-    scored = [(_score(m, metric), c) for c, m in (result.best_checkpoints or [])]
-    scored = [s for s in scored if math.isfinite(s[0])]
-    score, ckpt = max(scored, key=lambda s: sign * s[0]) if scored else (float("nan"), result.checkpoint)
+    best = best_scored(result.best_checkpoints or [], metric, sign)
+    score, ckpt = best if best is not None else (float("nan"), result.checkpoint)
     trial_id = str((result.metrics or {}).get("trial_id", Path(result.path).name))
     history = {}
     if df is not None:
@@ -293,12 +327,8 @@ def summarize(sweep: SweepConfig, results: tune.ResultGrid, exp_dir: str, tracke
         row, ckpt = _row(result, metric, sign)
         rows.append(row)
         if tracker is not None and ckpt is not None:
-            run_id = tracker.child(row.trial_id, row.name, row.params)
-            tracker.client.log_artifacts(run_id, ckpt.path, "checkpoint")
-            tags = {"sf2rl.best_checkpoint": ckpt.path, "sf2rl.best_score": str(row.score)}
-            if (exported := export_dir(Path(ckpt.path))) is not None:
-                tags[POLICY_SHA_TAG] = sha256(exported / WEIGHTS)
-            tracker.tag(run_id, tags)
+            # Mostly logged already, when the trial ended; this catches trials that ended unscored or errored.
+            tracker.log_checkpoint(tracker.child(row.trial_id, row.name, row.params), ckpt.path, row.score)
     finite = [r for r in rows if math.isfinite(r.score)]
     best = max(finite, key=lambda r: sign * r.score) if finite else None
     parent = None

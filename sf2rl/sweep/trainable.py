@@ -62,10 +62,13 @@ def make_env(ctx: EnvContext | dict[str, Any]) -> SF2Env | SF2VectorEnv:
 
 
 def _on(config: EnvConfig, endpoints: list[str], index: int) -> EnvConfig:
-    """``config`` pointed at the ``index``-th endpoint (round robin), if the pool has any."""
+    """``config`` pointed at the ``index``-th endpoint (round robin), the others as its failover, if any."""
     if not endpoints:
         return config
-    return EnvConfig(**{**config.model_dump(), "backend": endpoints[index % len(endpoints)]})
+    k = index % len(endpoints)
+    rest = tuple(endpoints[k + 1 :] + endpoints[:k])
+    worker = config.worker.model_copy(update={"alternates": rest})
+    return config.model_copy(update={"backend": endpoints[k], "worker": worker})
 
 
 register_env(ENV_NAME, make_env)

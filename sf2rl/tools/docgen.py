@@ -37,6 +37,8 @@ def _type(annotation: Any) -> str:
     if origin is not None:
         args = ", ".join(_type(a) for a in typing.get_args(annotation))
         return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if annotation is Ellipsis:
+        return "..."
     return getattr(annotation, "__name__", str(annotation)).replace("NoneType", "None")
 
 

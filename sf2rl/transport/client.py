@@ -246,7 +246,7 @@ class EmulatorClient:
         self.lease_id = grant.lease
         self._drop_direct()
         self._direct_endpoints = list(grant.direct)
-        self._heartbeat = _Heartbeat(self, self.lease_id, max(ttl / 3, 0.05))
+        self._heartbeat = _Heartbeat(self, self.lease_id, ttl)
         self._heartbeat.start()
         return self.lease_id
 
@@ -268,9 +268,16 @@ class EmulatorClient:
             except errors.WorkerError:
                 pass  # the host is gone or already expired the lease
 
+    @property
+    def lease_problem(self) -> str | None:
+        """Why the background heartbeat thinks the lease is gone, if it does."""
+        return self._heartbeat.lost if self._heartbeat is not None else None
+
     def _lease(self) -> str:
         if self.lease_id is None:
             raise errors.LeaseLostError("no lease held; call lease() first")
+        if (problem := self.lease_problem) is not None:
+            raise errors.LeaseLostError(problem)
         return self.lease_id
 
     def reset(
@@ -359,26 +366,56 @@ class EmulatorClient:
 
 
 class _Heartbeat(threading.Thread):
-    """Keeps a lease alive from its own socket while the owner is busy (e.g. learning)."""
+    """Keeps a lease alive from its own socket while the owner is busy (e.g. learning).
 
-    def __init__(self, owner: EmulatorClient, lease: str, interval: float) -> None:
+    The host keeps a lease for ``ttl`` after its last renewal. Renewing every ttl/4, with ttl/4 for
+    each answer and an immediate retry after a silent one, lets the lease outlive two lost
+    heartbeats in a row. When the host says the lease is gone, or nothing got through for a whole
+    ttl, :attr:`lost` says why and the owner's next request raises it as a ``LeaseLostError``.
+    """
+
+    def __init__(self, owner: EmulatorClient, lease: str, ttl: float) -> None:
         super().__init__(daemon=True, name=f"sf2rl-heartbeat-{lease[:6]}")
-        self.client = EmulatorClient(owner.endpoint, timeout_ms=owner.timeout_ms, retries=0, curve=owner.curve)
+        self.interval = max(ttl / 4, 0.05)
+        timeout_ms = min(owner.timeout_ms, max(int(self.interval * 1000), 50))
+        self.client = EmulatorClient(owner.endpoint, timeout_ms=timeout_ms, retries=0, curve=owner.curve)
         self.lease = lease
-        self.interval = interval
+        self.ttl = ttl
+        self.lost: str | None = None
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        renewed, wait = time.monotonic(), self.interval
         try:
-            while not self._stop_event.wait(self.interval):
+            while not self._stop_event.wait(wait):
                 try:
                     self.client.call(p.Heartbeat(id=self.client._next_id(), lease=self.lease))
-                except errors.LeaseLostError:
-                    return  # the owner's next request reports it
-                except errors.WorkerError:
-                    continue  # host briefly unreachable: keep trying until the owner gives up
+                    renewed, wait = time.monotonic(), self.interval
+                except errors.LeaseLostError as e:
+                    self._give_up(f"worker host {self.client.endpoint} dropped lease {self.lease[:8]}: {e}")
+                    return
+                except errors.WorkerError as e:
+                    silent = time.monotonic() - renewed
+                    if silent >= self.ttl:
+                        self._give_up(
+                            f"no heartbeat reached worker host {self.client.endpoint} for {silent:.1f} s "
+                            f"(lease ttl {self.ttl:g} s), so lease {self.lease[:8]} has expired there: {e}"
+                        )
+                        return
+                    log.warning(
+                        "heartbeat to %s failed after %.1f s without renewal; retrying: %s",
+                        self.client.endpoint,
+                        silent,
+                        e,
+                    )
+                    # A silent host already cost us a timeout; an error reply came at once, so pace it.
+                    wait = 0.0 if isinstance(e, errors.WorkerUnavailableError) else self.interval
         finally:
             self.client._sock.close(0)
+
+    def _give_up(self, why: str) -> None:
+        self.lost = why
+        log.warning("%s; the owner's next request raises it", why)
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -7,6 +7,7 @@ them apart, and in-process runs exercise the same request handling as remote one
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Protocol
 
 import numpy as np
@@ -116,19 +117,49 @@ class LocalConsole:
         return None
 
 
+_UNREACHABLE: dict[str, float] = {}
+"""Hosts this process last found silent, and when: a rebuilt env tries the others first."""
+PROBE_MS = 3000
+"""How long a host that is being chosen gets to answer ``hello``: a live host answers in milliseconds."""
+
+
+def host_order(endpoint: str, alternates: tuple[str, ...]) -> list[str]:
+    """The hosts to try: the env's own first, then its alternates; those found silent go last, oldest failure first."""
+    hosts = list(dict.fromkeys([endpoint, *alternates]))
+    return sorted(hosts, key=lambda h: _UNREACHABLE.get(h, 0.0))  # stable: the given order among the live
+
+
 class RemoteConsole:
-    """One slot leased from a worker host."""
+    """One slot leased from a worker host, or from one of its alternates when it does not answer."""
 
     def __init__(self, endpoint: str, config: EnvConfig) -> None:
         w = config.worker
-        curve = CurveKeys.from_files(w.server_key, w.client_key) if w.server_key and w.client_key else None
-        self.client = EmulatorClient(endpoint, timeout_ms=w.timeout_ms, retries=w.retries, curve=curve)
+        self.curve = CurveKeys.from_files(w.server_key, w.client_key) if w.server_key and w.client_key else None
         self.lease_ttl = w.lease_ttl
         self._pending: Pending | None = None
-        info = self.client.hello()
-        self.backend = info.backend
-        self.buttons = info.buttons
-        self.client.lease(1, ttl=self.lease_ttl, owner=f"pid{os.getpid()}")
+        failures: list[errors.WorkerError] = []
+        for host in host_order(endpoint, w.alternates):
+            client = EmulatorClient(host, timeout_ms=min(w.timeout_ms, PROBE_MS), retries=0, curve=self.curve)
+            try:
+                info = client.hello()
+                if not info.free:
+                    raise errors.NoCapacityError(f"worker host {host} has no free slot ({info.slots} total)")
+                client.timeout_ms, client.retries = w.timeout_ms, w.retries
+                client.lease(1, ttl=self.lease_ttl, owner=f"pid{os.getpid()}")
+            except (errors.WorkerUnavailableError, errors.NoCapacityError) as e:
+                client.close()
+                if isinstance(e, errors.WorkerUnavailableError):
+                    _UNREACHABLE[host] = time.monotonic()
+                failures.append(e)
+                continue
+            _UNREACHABLE.pop(host, None)
+            self.client, self.backend, self.buttons = client, info.backend, info.buttons
+            return
+        if len(failures) == 1:
+            raise failures[0]  # one host: its own error, as before failover existed
+        raise errors.WorkerUnavailableError(
+            "no worker host could lease a slot:\n  " + "\n  ".join(str(e) for e in failures)
+        )
 
     def reset(self, ram_ranges: tuple[tuple[int, int], ...], want_frame: bool, **options: Any) -> p.ObservationReply:
         """Start a new match, leasing again if the host forgot our lease (e.g. it restarted)."""
@@ -143,7 +174,11 @@ class RemoteConsole:
         self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
     ) -> p.ObservationReply:
         """Run input segments."""
-        return self.client.step(0, segments, ram_ranges=ram_ranges, want_frame=want_frame)
+        try:
+            return self.client.step(0, segments, ram_ranges=ram_ranges, want_frame=want_frame)
+        except errors.WorkerUnavailableError:
+            _UNREACHABLE[self.client.endpoint] = time.monotonic()  # the env's rebuild tries its alternates first
+            raise
 
     def step_async(
         self, segments: tuple[p.Segment, ...], ram_ranges: tuple[tuple[int, int], ...], want_frame: bool
@@ -156,7 +191,11 @@ class RemoteConsole:
         pending, self._pending = self._pending, None
         if pending is None:
             raise RuntimeError("step_wait() without step_async()")
-        return self.client.step_wait(pending)
+        try:
+            return self.client.step_wait(pending)
+        except errors.WorkerUnavailableError:
+            _UNREACHABLE[self.client.endpoint] = time.monotonic()
+            raise
 
     def frame(self) -> np.ndarray:
         """The current RGB frame."""

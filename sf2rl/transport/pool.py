@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from typing import Any, Protocol
 from emulator_worker.instances import SPIN_US
 from sf2rl.core import errors
 from sf2rl.transport.client import CurveKeys, EmulatorClient
+
+log = logging.getLogger(__name__)
 
 SPAWN_TIMEOUT_S = 60.0
 
@@ -127,15 +130,31 @@ class ConnectedPool:
         self.timeout_ms = timeout_ms
 
     def start(self) -> None:
-        """Check every host answers and speaks our protocol before the trial starts."""
+        """Check the hosts before the trial starts: any one that answers with a free slot will do.
+
+        Envs lease from their own host and fail over to the others, so a host that is down now
+        costs its envs a move, not the trial.
+        """
+        problems: list[errors.WorkerError] = []
         for endpoint in self.endpoints:
             client = EmulatorClient(endpoint, timeout_ms=self.timeout_ms, retries=1, curve=self.curve)
             try:
                 info = client.hello()
+            except errors.WorkerUnavailableError as e:
+                problems.append(e)
+                continue
             finally:
                 client.close()
             if not info.free:
-                raise errors.NoCapacityError(f"worker host {endpoint} has no free slots ({info.slots} total)")
+                problems.append(
+                    errors.NoCapacityError(f"worker host {endpoint} has no free slots ({info.slots} total)")
+                )
+        if len(problems) == len(self.endpoints):
+            if len(problems) == 1:
+                raise problems[0]
+            raise errors.WorkerUnavailableError("no worker host is usable:\n  " + "\n  ".join(str(e) for e in problems))
+        for problem in problems:
+            log.warning("%s; its envs lease from the other hosts until it is back", problem)
 
     def stop(self) -> None:
         """Envs release their own leases; hosts expire any left behind."""

@@ -7,7 +7,9 @@ before the next one opens, and the worker-host test runs its emulator in a child
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,6 +155,21 @@ def test_reset_from_named_states(backend: RetroBackend, tmp_path) -> None:  # ty
         backend.reset(ResetOptions(two_player=True))
     with pytest.raises(ValueError, match="outside"):
         backend.step(1 << 12, 0, 1)
+
+
+def test_a_state_name_cannot_climb_out_of_the_games_own_states(backend: RetroBackend, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Without a states_dir the name is looked up among the game's stable-retro states; joined into
+    # stable-retro's data folder as given, ../ would reach any .state file on the host.
+    backend.reset(ResetOptions(state="Level1"))
+    (tmp_path / "elsewhere.state").write_bytes(gzip.compress(backend.save_state()))
+    game_dir = Path(
+        backend._retro.data.get_file_path(backend.game, "Level1.state", backend._retro.data.Integrations.ALL)
+    ).parent
+    climb = os.path.relpath(tmp_path / "elsewhere", game_dir)
+    assert (game_dir / f"{climb}.state").resolve().is_file()  # the file is really there to be read
+    backend.states_dir = None
+    with pytest.raises(ValueError, match="Level1"):
+        backend.reset(ResetOptions(state=climb))
 
 
 def test_missing_rom_and_unknown_game_say_what_to_do() -> None:

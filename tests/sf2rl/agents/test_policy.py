@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -12,7 +13,14 @@ import pytest
 from support import save_module
 
 from sf2rl.agents.baselines import MaskMapper
-from sf2rl.agents.checkpoint import MODULE_SUBDIR, CheckpointPolicy, RefreshingPolicy, newest_checkpoint
+from sf2rl.agents.checkpoint import (
+    MODULE_SUBDIR,
+    CheckpointPolicy,
+    RefreshingPolicy,
+    newest_checkpoint,
+    resolve_checkpoint,
+)
+from sf2rl.agents.export import EXPORT_DIR
 from sf2rl.agents.factory import load_policy
 from sf2rl.core.config import EnvConfig
 from sf2rl.core.errors import CheckpointError, ConfigError
@@ -134,6 +142,17 @@ def test_refreshing_policy_follows_the_newest_checkpoint(tmp_path: Path) -> None
     assert policy.loaded == first  # not yet: every 2 matches
     policy.reset(seed=0)
     assert policy.loaded == second and policy.name.endswith("checkpoint_000001")
+
+
+def test_a_checkpoint_still_being_written_is_not_the_newest(tmp_path: Path) -> None:
+    done = save_algorithm_layout(tmp_path / "trial" / "checkpoint_000000", MINIMAL)
+    # RLlib's files are there, the policy export (written last) is not: a save in progress, or cut short.
+    partial = save_algorithm_layout(tmp_path / "trial" / "checkpoint_000001", MINIMAL)
+    shutil.rmtree(partial / EXPORT_DIR)
+    later = time.time() + 5
+    os.utime(partial / "rllib_checkpoint.json", (later, later))
+    assert newest_checkpoint(tmp_path) == done
+    assert resolve_checkpoint(tmp_path / "trial") == done
 
 
 def test_a_relative_checkpoint_path_loads(module_ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,13 @@ from support import SESSION_TAG, owned
 from sf2rl.cli.main import main as sf2rl_main
 from sf2rl.core.tags import RESTARTS_TAG
 
+STOP_AT = 16
+
+
+def _progress(storage: Path) -> dict[str, int]:
+    """Iterations each trial has reported so far, by its folder."""
+    return {f.parent.name: len(f.read_text().splitlines()) for f in storage.glob("crashy-*/*/result.json")}
+
 
 def _instances() -> set[int]:
     """This test's trials' emulator instances: started under its Ray session's tag, none else."""
@@ -23,19 +30,21 @@ def _instances() -> set[int]:
 
 def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path, tiny_sweep) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    path = tiny_sweep(tmp_path, "crashy", uri, dqn={"steps_per_iteration": 200}, stop={"training_iteration": 12},
+    path = tiny_sweep(tmp_path, "crashy", uri, dqn={"steps_per_iteration": 200}, stop={"training_iteration": STOP_AT},
                       checkpoint={"every": 5}, pool={"mode": "spawn"})  # fmt: skip
     killed: list[int] = []
     restarted: list[int] = []
+    progress_at_kill: dict[str, int] = {}
     done = threading.Event()
 
     def killer() -> None:
-        # Once both trials' hosts are up and sampling, SIGKILL every instance they run (the sim runs
-        # all of a trial's games in one instance process, so that is one per trial).
+        # Once both trials are a few iterations in (so each still has steps to take), SIGKILL every
+        # instance they run (the sim runs all of a trial's games in one instance process: one per trial).
         deadline = time.monotonic() + 120
         while not done.is_set() and time.monotonic() < deadline:
-            if len(_instances()) >= 2:
-                time.sleep(2.0)
+            progress = _progress(tmp_path / "runs")
+            if len(_instances()) >= 2 and len(progress) == 2 and min(progress.values()) >= 2:
+                progress_at_kill.update(progress)
                 for pid in sorted(_instances()):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
@@ -56,6 +65,7 @@ def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path
     done.set()
     thread.join()
     assert killed, "no instance was killed: the test did not exercise recovery"
+    assert max(progress_at_kill.values()) < STOP_AT - 2, f"the trials were nearly done at the kill: {progress_at_kill}"
     assert restarted, f"the hosts did not restart the killed instances {killed} while the sweep ran"
     assert code.value.code == 0
 
@@ -66,11 +76,12 @@ def test_killed_instance_mid_sweep_is_survived(ray_session: Path, tmp_path: Path
     assert len(children) == 2
     for child in children:
         assert child.info.status == "FINISHED"
-        assert max(m.step for m in client.get_metric_history(child.info.run_id, "episode_return_mean")) == 12
+        assert max(m.step for m in client.get_metric_history(child.info.run_id, "episode_return_mean")) == STOP_AT
         # Tune never had to restart a trial from a checkpoint, which would hide a broken in-trial rebuild.
         assert int(child.data.tags.get(RESTARTS_TAG, 0)) == 0, f"{child.info.run_name} was restarted by Tune"
-    # Recovered inside the trials: an env step failed where an instance died, and its env was rebuilt.
+    # Recovered inside each trial: both still had iterations to run when their instance died, so a
+    # step of theirs failed there and the env was rebuilt (Tune restarted neither, above).
     failures = {c.info.run_name: max((m.value for m in client.get_metric_history(c.info.run_id, "env_step_failures")),
                                      default=0.0) for c in children}  # fmt: skip
-    print("env step failures per trial:", failures)
-    assert any(f > 0 for f in failures.values()), f"no env step failed in any trial: {failures}"
+    print("env step failures per trial:", failures, "iterations at the kill:", progress_at_kill)
+    assert all(f > 0 for f in failures.values()), f"a trial saw no failed env step: {failures}"

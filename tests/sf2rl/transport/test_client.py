@@ -6,6 +6,8 @@ another request is awaited must reach its own request, and a stale one must be d
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -107,3 +109,58 @@ def test_a_reply_whose_fields_do_not_fit_its_command_is_a_transport_error(
     host.answer(p.Reply(501, {"frames": "many"}, ram=b"xxxx"))
     with pytest.raises(errors.TransportError, match="frames_run"):
         client.receive(pending)
+
+
+def _leased(host: ScriptedHost, client: EmulatorClient, ttl: float) -> float:
+    """Lease through the scripted host; returns when the grant was sent (the host's first renewal)."""
+    granted: list[float] = []
+
+    def grant() -> None:
+        req = host.take()
+        host.answer(p.LeaseGrant(req.id, "lease-1").wire())
+        granted.append(time.monotonic())
+
+    t = threading.Thread(target=grant)
+    t.start()
+    client.lease(1, ttl=ttl)
+    t.join()
+    return granted[0]
+
+
+def test_the_lease_outlives_a_lost_heartbeat(host: ScriptedHost, client: EmulatorClient) -> None:
+    # The host expires a lease ttl after its last renewal: after one heartbeat goes unanswered,
+    # the next must arrive before then (renewing every ttl/3 with the owner's 3 s timeout did not).
+    ttl = 3.0
+    renewed = _leased(host, client, ttl)
+    lost = host.take()
+    assert isinstance(lost, p.Heartbeat)  # left unanswered
+    retry = host.take()
+    arrived = time.monotonic()
+    assert isinstance(retry, p.Heartbeat) and retry.lease == "lease-1"
+    assert arrived - renewed < ttl, f"second heartbeat {arrived - renewed:.2f} s after the renewal, lease ttl {ttl} s"
+    host.answer(p.Ack(retry.id).wire())
+    assert client.lease_problem is None
+
+
+def test_the_owner_is_told_when_the_host_drops_its_lease(host: ScriptedHost, client: EmulatorClient) -> None:
+    _leased(host, client, ttl=0.8)
+    beat = host.take()
+    host.answer(p.ErrorReply(beat.id, p.ErrorType.LEASE, "unknown lease lease-1"))
+    deadline = time.monotonic() + 5
+    while client.lease_problem is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(errors.LeaseLostError, match="dropped lease"):
+        client.reset(0)
+    assert not host.sock.poll(200), "the reset was sent on a lease known to be lost"
+
+
+def test_the_owner_is_told_when_no_heartbeat_gets_through_for_a_ttl(host: ScriptedHost, client: EmulatorClient) -> None:
+    ttl = 0.8
+    _leased(host, client, ttl)
+    deadline = time.monotonic() + 5
+    while client.lease_problem is None and time.monotonic() < deadline:
+        if host.sock.poll(50):
+            host.sock.recv_multipart()  # heard, never answered
+    assert client.lease_problem is not None and "no heartbeat reached" in client.lease_problem
+    with pytest.raises(errors.LeaseLostError, match="has expired there"):
+        client.reset(0)

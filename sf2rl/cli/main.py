@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sf2rl.cli import bench, best, evaluate, play, sweep, tournament, ui, validate, watch
+from sf2rl.cli import arcade, bench, best, evaluate, play, sweep, tournament, ui, validate, watch
 from sf2rl.cli.console import console
 from sf2rl.core.errors import SF2RLError
 
-COMMANDS = (sweep, validate, best, ui, bench, evaluate, play, tournament, watch)
+COMMANDS = (sweep, validate, best, ui, bench, evaluate, play, tournament, watch, arcade)
 """One module per command, each with ``register(subparsers)`` setting ``func(args) -> int``."""
 
 

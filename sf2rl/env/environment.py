@@ -250,6 +250,19 @@ class SF2Env(gym.Env[np.ndarray, np.int64]):
         )
         return runs
 
+    def run_pads(self, p1_mask: int, p2_mask: int, frames: int = 1) -> tuple[GameState, np.ndarray | None]:
+        """Hold raw backend pad masks for ``frames`` frames, outside the action set; the state and frame after.
+
+        For a person at the controls (`sf2rl arcade`), whose pad changes every frame. ``p2_mask``
+        counts only in two-controller mode (an opponent was set before the reset).
+        """
+        if self._state is None:
+            raise RuntimeError("call reset() before run_pads()")
+        obs = self.console.step((Segment(p1_mask, p2_mask, frames),), self._ranges(), True)
+        self._state = self._decode(obs.ram)
+        self._frames_played += frames
+        return self._state, obs.frame
+
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Run one agent step of ``frame_skip`` frames."""
         self.step_async(action)

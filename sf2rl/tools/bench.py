@@ -310,5 +310,7 @@ if (BENCH_DIR / "generalist.py").exists():
 if (BENCH_DIR / "remote.py").exists():
     SECTIONS["remote"] = lambda quick: _bench_script("remote").run(quick)
     SECTIONS["cluster_costs"] = lambda quick: _bench_script("remote").costs(quick)
+if (BENCH_DIR / "arcade.py").exists():
+    SECTIONS["arcade"] = lambda quick: _bench_script("arcade").run(quick)
 if (BENCH_DIR / "noop_sanity.py").exists():
     SECTIONS["noop_sanity"] = lambda quick: _bench_script("noop_sanity").run(quick)

@@ -39,6 +39,7 @@ lint: venv
 	$(BIN)/ruff format --check sf2rl emulator_worker tests bench
 	$(BIN)/mypy sf2rl emulator_worker
 	$(BIN)/lint-imports
+	$(BIN)/python -m sf2rl.tools.import_cycles sf2rl emulator_worker
 
 # Mutation testing of the core ([tool.mutmut] in pyproject.toml; docs/testing.md has the kill rates).
 # Not part of CI: about 10 minutes on 2 cores. `mutmut results` lists survivors, `mutmut show NAME` one.

@@ -130,7 +130,7 @@ def run_bare_default(seconds: float, seed: int = 0, n_step: int = 3) -> dict[str
     """
     import torch
 
-    from sf2rl.sweep.replay_buffer import NStepFolder, ReplayBuffer
+    from sf2rl.learn.replay_buffer import NStepFolder, ReplayBuffer
 
     s = SETTINGS
     env = _env()

@@ -33,6 +33,7 @@ class Interruption:
         self.tune_running = False
         """True while ``Tuner.fit`` runs: the signal goes to Tune; otherwise it raises :class:`SweepInterrupted`."""
         self._previous: dict[int, object] = {}
+        self._tune_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
 
     def install(self) -> None:
         """Take both signals (again: ``ray.init`` replaces the SIGTERM handler)."""
@@ -59,4 +60,7 @@ class Interruption:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)  # type: ignore[arg-type]  # what signal.signal returned
-        os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        if self._tune_env is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = self._tune_env

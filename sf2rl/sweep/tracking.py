@@ -226,7 +226,13 @@ class MLflowTracker(Callback):
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks into its experiment state; queued writes are closures, which do not pickle.
-        return {**self.__dict__, "backlog": Backlog(self.tracker.uri)}
+        return {**self.__dict__, "backlog": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A sweep pickled by an older sf2rl lacks the newer attributes; resume it with their defaults.
+        defaults = {"metric": "episode_return_mean", "sign": 1, "flush_timeout_s": 300.0}
+        self.__dict__.update({**defaults, **state})
+        self.backlog = Backlog(self.tracker.uri)
 
     def _run(self, trial: Any) -> str:
         return self.tracker.child(trial.trial_id, str(trial), trial_params(trial.config))

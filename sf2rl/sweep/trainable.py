@@ -28,14 +28,15 @@ from sf2rl.core.defaults import ENDPOINTS_KEY, ENV_KEY, OVERRIDES_KEY, SELF_PLAY
 from sf2rl.core.errors import ConfigError, WorkerError
 from sf2rl.env.environment import SF2Env
 from sf2rl.env.vector import SF2VectorEnv
-from sf2rl.sweep.evaluator import Evaluator, eval_config
-from sf2rl.sweep.league import League
-from sf2rl.sweep.learning_loop import LearningLoop, Schedule
+from sf2rl.learn.evaluator import Evaluator, eval_config
+from sf2rl.learn.league import League
+from sf2rl.learn.league_config import LeagueConfig
+from sf2rl.learn.learning_loop import LearningLoop, Schedule
+from sf2rl.learn.q_learner import QLearner
+from sf2rl.learn.replay_buffer import ReplayBuffer
+from sf2rl.learn.rollout import Rollout
 from sf2rl.sweep.metrics import SF2Callbacks, flatten_metrics
-from sf2rl.sweep.q_learner import QLearner
-from sf2rl.sweep.replay_buffer import ReplayBuffer
-from sf2rl.sweep.rollout import Rollout
-from sf2rl.sweep.schema import DQNOptions, LeagueConfig, SweepConfig, trial_options, trial_sweep
+from sf2rl.sweep.schema import DQNOptions, SweepConfig, trial_options, trial_sweep
 from sf2rl.transport.client import CurveKeys
 from sf2rl.transport.pool import ConnectedPool, InlinePool, Pool, SpawnedPool
 

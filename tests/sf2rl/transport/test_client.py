@@ -49,6 +49,7 @@ def host() -> Iterator[ScriptedHost]:
 def client(host: ScriptedHost) -> Iterator[EmulatorClient]:
     c = EmulatorClient(host.endpoint, timeout_ms=3000, retries=0)
     yield c
+    c.timeout_ms = 100  # the scripted host never answers the release that close() sends
     c.close()
 
 

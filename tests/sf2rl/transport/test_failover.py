@@ -10,7 +10,7 @@ from sf2rl.env.environment import SF2Env
 from sf2rl.transport import emulator
 from sf2rl.transport.pool import ConnectedPool
 
-FAST = {"timeout_ms": 2000, "retries": 0}
+FAST = {"timeout_ms": 800, "retries": 0}
 
 
 def _endpoint(env: SF2Env) -> str:
@@ -60,9 +60,9 @@ def test_a_connected_pool_starts_with_any_host_up(spawn_host) -> None:
     live, dead, dead2 = spawn_host(slots=1), spawn_host(slots=1), spawn_host(slots=1)
     dead.stop()
     dead2.stop()
-    ConnectedPool([dead.endpoints[0], live.endpoints[0]], timeout_ms=1000).start()
+    ConnectedPool([dead.endpoints[0], live.endpoints[0]], timeout_ms=300).start()
     with pytest.raises(errors.WorkerUnavailableError, match="no reply"):
-        ConnectedPool([dead.endpoints[0]], timeout_ms=1000).start()
+        ConnectedPool([dead.endpoints[0]], timeout_ms=300).start()
     with pytest.raises(errors.WorkerUnavailableError, match="no worker host is usable") as e:
-        ConnectedPool([dead.endpoints[0], dead2.endpoints[0]], timeout_ms=1000).start()
+        ConnectedPool([dead.endpoints[0], dead2.endpoints[0]], timeout_ms=300).start()
     assert dead.endpoints[0] in str(e.value) and dead2.endpoints[0] in str(e.value)

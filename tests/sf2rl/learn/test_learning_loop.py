@@ -14,9 +14,9 @@ from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from sf2rl.core.config import EnvConfig
 from sf2rl.env.environment import SF2Env
-from sf2rl.sweep.learning_loop import LearningLoop, Schedule
-from sf2rl.sweep.replay_buffer import ReplayBuffer
-from sf2rl.sweep.rollout import Rollout
+from sf2rl.learn.learning_loop import LearningLoop, Schedule
+from sf2rl.learn.replay_buffer import ReplayBuffer
+from sf2rl.learn.rollout import Rollout
 from sf2rl.transport.emulator import LocalConsole
 from sf2rl.transport.pool import InlinePool
 
@@ -73,7 +73,7 @@ def _loop(seed: int) -> LearningLoop:
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
     from sf2rl.env.environment import spaces
-    from sf2rl.sweep.q_learner import QLearner
+    from sf2rl.learn.q_learner import QLearner
 
     torch.manual_seed(seed)
     obs_space, act_space = spaces(EnvConfig(**ENV))

@@ -18,8 +18,8 @@ import numpy as np
 
 from sf2rl.core.errors import WorkerError
 from sf2rl.env.environment import SF2Env
-from sf2rl.sweep.league import League
-from sf2rl.sweep.replay_buffer import NStepFolder
+from sf2rl.learn.league import League
+from sf2rl.learn.replay_buffer import NStepFolder
 
 log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 5

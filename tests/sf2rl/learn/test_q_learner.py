@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from sf2rl.sweep.q_learner import QLearner
-from sf2rl.sweep.replay_buffer import Batch
+from sf2rl.learn.q_learner import QLearner
+from sf2rl.learn.replay_buffer import Batch
 
 OBS, ACTIONS = 6, 4
 
@@ -144,7 +144,7 @@ def test_pixel_observations_are_stored_as_uint8_and_fed_as_floats() -> None:
 def test_the_lean_forward_computes_rllibs_q_values(dueling: bool) -> None:
     from ray.rllib.core.columns import Columns
 
-    from sf2rl.sweep.q_network import LeanQ
+    from sf2rl.learn.q_network import LeanQ
 
     q = _learner(double_q=True, dueling=dueling)
     obs = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (16, OBS)).astype(np.float32))
@@ -159,7 +159,7 @@ def test_the_lean_forward_computes_rllibs_q_values(dueling: bool) -> None:
 
 @pytest.mark.parametrize("double_q", [True, False])
 def test_lean_updates_train_exactly_as_rllibs_forward_would(double_q: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sf2rl.sweep import q_learner
+    from sf2rl.learn import q_learner
 
     lean = _learner(double_q, dueling=True, seed=3)
     monkeypatch.setattr(q_learner.LeanQ, "of", classmethod(lambda cls, *a, **k: (_ for _ in ()).throw(ValueError())))

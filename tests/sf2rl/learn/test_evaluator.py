@@ -8,7 +8,7 @@ import pytest
 from sf2rl.core.config import EnvConfig
 from sf2rl.core.errors import WorkerUnavailableError
 from sf2rl.env.environment import SF2Env
-from sf2rl.sweep.evaluator import EvalResult, Evaluator, eval_config
+from sf2rl.learn.evaluator import EvalResult, Evaluator, eval_config
 
 TRAIN = EnvConfig(action_set="minimal", frame_skip=8, episode="round", difficulty=[1, 2], max_episode_steps=40)
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 
-from sf2rl.sweep.q_network import LeanQ
-from sf2rl.sweep.replay_buffer import Batch
+from sf2rl.learn.q_network import LeanQ
+from sf2rl.learn.replay_buffer import Batch
 
 
 def _tensor(obs: np.ndarray) -> torch.Tensor:

@@ -5,11 +5,11 @@ code (env-to-module and learner connector pipelines, episode objects, the priori
 episode buffer, per-step metrics) and sampled ~88 env steps/s on a 2-core machine.
 This loop does the same algorithm with the same RLModule and optimizer, but:
 
-- the trial process steps its envs itself (:class:`~sf2rl.sweep.rollout.Rollout`), and the
+- the trial process steps its envs itself (:class:`~sf2rl.learn.rollout.Rollout`), and the
   learner's gradient steps run *while* the emulators compute the next step;
 - transitions are folded to n-step form once and replayed from flat numpy arrays
-  (:class:`~sf2rl.sweep.replay_buffer.ReplayBuffer`);
-- the loss is computed on the Learner's module directly (:class:`~sf2rl.sweep.q_learner.QLearner`);
+  (:class:`~sf2rl.learn.replay_buffer.ReplayBuffer`);
+- the loss is computed on the Learner's module directly (:class:`~sf2rl.learn.q_learner.QLearner`);
 - metrics are logged once per iteration, not per step.
 
 The replay ratio follows RLlib's definition: one update per ``rollout_fragment_length``
@@ -32,9 +32,9 @@ from ray.rllib.utils.metrics import (
 )
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
-from sf2rl.sweep.q_learner import QLearner
-from sf2rl.sweep.replay_buffer import ReplayBuffer
-from sf2rl.sweep.rollout import Rollout
+from sf2rl.learn.q_learner import QLearner
+from sf2rl.learn.replay_buffer import ReplayBuffer
+from sf2rl.learn.rollout import Rollout
 
 NUM_UPDATES_LIFETIME = "num_updates_lifetime"
 

@@ -16,10 +16,10 @@ from mlflow.tracking import MlflowClient
 from sf2rl.cli.main import main as sf2rl_main
 from sf2rl.core.config import EnvConfig
 from sf2rl.env.environment import SF2Env
-from sf2rl.sweep.league import League, priority
-from sf2rl.sweep.rollout import Rollout
-from sf2rl.sweep.schema import CurriculumConfig, LeagueConfig
-from sf2rl.sweep.snapshot import list_snapshots, load_snapshot
+from sf2rl.learn.league import League, priority
+from sf2rl.learn.league_config import CurriculumConfig, LeagueConfig
+from sf2rl.learn.rollout import Rollout
+from sf2rl.learn.snapshot import list_snapshots, load_snapshot
 from sf2rl.sweep.trainable import member_name
 
 ENV = EnvConfig(action_set="minimal", frame_skip=8, episode="round", max_episode_steps=30,

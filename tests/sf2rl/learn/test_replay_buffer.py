@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sf2rl.sweep.replay_buffer import NStepFolder, ReplayBuffer, SumTree
+from sf2rl.learn.replay_buffer import NStepFolder, ReplayBuffer, SumTree
 
 
 def _fill(buf: ReplayBuffer, start: int, n: int) -> None:

@@ -20,8 +20,8 @@ import numpy as np
 from sf2rl.core import choice, elo
 from sf2rl.core.config import EnvConfig
 from sf2rl.env.opponent import Opponent
-from sf2rl.sweep.schema import CurriculumConfig, LeagueConfig
-from sf2rl.sweep.snapshot import SnapshotPolicy, list_snapshots, load_snapshot
+from sf2rl.learn.league_config import CurriculumConfig, LeagueConfig
+from sf2rl.learn.snapshot import SnapshotPolicy, list_snapshots, load_snapshot
 
 log = logging.getLogger(__name__)
 LEARNER = "learner"

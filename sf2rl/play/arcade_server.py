@@ -185,4 +185,6 @@ class ArcadeServer:
                 self.pad.press([k for k in keys if isinstance(k, str)], seq)
         finally:
             self._clients.pop(ws, None)
+            if self._holder is ws and self.pad is not None:
+                self.pad.press([], self.pad.seq)  # a page that left lets go of the keys it held
         return ws

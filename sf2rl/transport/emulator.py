@@ -138,8 +138,11 @@ class RemoteConsole:
         self.lease_ttl = w.lease_ttl
         self._pending: Pending | None = None
         failures: list[errors.WorkerError] = []
-        for host in host_order(endpoint, w.alternates):
-            client = EmulatorClient(host, timeout_ms=min(w.timeout_ms, PROBE_MS), retries=0, curve=self.curve)
+        hosts = host_order(endpoint, w.alternates)
+        # With somewhere else to go, a silent host gets a short probe; alone, it gets the usual patience.
+        probe_ms, probe_retries = (min(w.timeout_ms, PROBE_MS), 0) if len(hosts) > 1 else (w.timeout_ms, w.retries)
+        for host in hosts:
+            client = EmulatorClient(host, timeout_ms=probe_ms, retries=probe_retries, curve=self.curve)
             try:
                 info = client.hello()
                 if not info.free:

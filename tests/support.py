@@ -194,3 +194,16 @@ def postgres_server(port: int, host: str = "127.0.0.1", wrap: tuple[str, ...] = 
             with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
                 pg_run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(base, ignore_errors=True)
+
+
+def sweep_runs(uri: str, experiment: str) -> tuple[list[Any], list[Any]]:
+    """A sweep's MLflow runs by sf2rl's kind tag: its parent runs and its trials' child runs."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no MLflow experiment {experiment!r} at {uri}"
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("sf2rl.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("sf2rl.kind") == "trial"]
+    return parents, children

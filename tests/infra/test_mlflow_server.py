@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Postgres, pg_bindir, postgres_server
+from support import Postgres, pg_bindir, postgres_server, sweep_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = "tiny-http"
@@ -127,11 +127,7 @@ def test_runs_params_and_curves_read_back_over_http(finished_sweep: dict[str, An
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=finished_sweep["uri"])
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    assert exp is not None
-    runs = client.search_runs([exp.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("sf2rl.kind") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("sf2rl.kind") == "trial"]
+    parents, children = sweep_runs(finished_sweep["uri"], EXPERIMENT)
     assert len(parents) == 1 and len(children) == 2
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
     assert sorted(float(c.data.params["dqn.lr"]) for c in children) == [0.001, 0.003]

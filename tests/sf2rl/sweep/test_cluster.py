@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from support import SESSION_TAG, owned
+from support import SESSION_TAG, owned, sweep_runs
 
 TAG = uuid.uuid4().hex
 """This module's head and everything it starts carry ``SF2RL_TEST_SESSION=TAG`` (see support.owned)."""
@@ -106,11 +106,7 @@ def test_sweep_on_a_ray_head_survives_a_killed_driver(ray_head: str, tmp_path: P
     assert "best checkpoint" in resumed.stderr
 
     client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name("resumable")
-    assert exp is not None
-    runs = client.search_runs([exp.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("sf2rl.kind") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("sf2rl.kind") == "trial"]
+    parents, children = sweep_runs(uri, "resumable")
     assert len(parents) == 1, "resume must re-attach to the sweep's parent run"
     assert len(children) == 2, "resume must re-attach to each trial's child run, not duplicate it"
     assert {c.data.tags["sf2rl.trial_id"] for c in children} == {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from support import SESSION_TAG
+from support import SESSION_TAG, sweep_runs
 
 from sf2rl.core.tags import BEST_CHECKPOINT_TAG, POLICY_SHA_TAG
 from sf2rl.sweep.interruption import Interruption, SweepInterrupted
@@ -28,16 +28,6 @@ STOP_AT = 8
 
 def _iterations(storage: Path) -> int:
     return sum(len(f.read_text().splitlines()) for f in storage.glob("stoppable-*/*/result.json"))
-
-
-def _runs(uri: str) -> tuple[list, list]:  # type: ignore[type-arg]
-    client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name("stoppable")
-    assert exp is not None
-    runs = client.search_runs([exp.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("sf2rl.kind") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("sf2rl.kind") == "trial"]
-    return parents, children
 
 
 @pytest.mark.e2e
@@ -68,7 +58,7 @@ def test_a_signalled_sweep_saves_its_state_marks_its_runs_killed_and_resumes(
         assert f"stopped by {sig.name}" in out and "--resume" in out
         assert _iterations(tmp_path / "runs") < 2 * STOP_AT, "the sweep ran to its end; the signal proved nothing"
 
-        parents, children = _runs(uri)
+        parents, children = sweep_runs(uri, "stoppable")
         assert [p.info.status for p in parents] == ["KILLED"]
         assert children, "no trial run was created before the signal"
         assert "RUNNING" not in {c.info.status for c in children}
@@ -82,7 +72,7 @@ def test_a_signalled_sweep_saves_its_state_marks_its_runs_killed_and_resumes(
         resumed = subprocess.run([*cmd, "--resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert "sweep finished" in resumed.stderr
-        parents, children = _runs(uri)
+        parents, children = sweep_runs(uri, "stoppable")
         assert [p.info.status for p in parents] == ["FINISHED"], "resume must go on in the killed parent run"
         assert len(children) == 2, "resume must re-attach to each trial's run, not duplicate it"
         for child in children:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from support import SESSION_TAG, owned
+from support import SESSION_TAG, owned, sweep_runs
 
 from sf2rl.cli.main import main as sf2rl_main
 from sf2rl.core.config import EnvConfig
@@ -58,11 +58,7 @@ def test_sweep_succeeds_and_leaves_no_worker_hosts(finished_sweep: dict[str, obj
 
 def test_mlflow_has_parent_children_params_curves_and_artifacts(finished_sweep: dict[str, object]) -> None:
     client = MlflowClient(tracking_uri=str(finished_sweep["uri"]))
-    exp = client.get_experiment_by_name("tiny")
-    assert exp is not None
-    runs = client.search_runs([exp.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("sf2rl.kind") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("sf2rl.kind") == "trial"]
+    parents, children = sweep_runs(str(finished_sweep["uri"]), "tiny")
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
     assert {"sf2rl.sweep_hash", "sf2rl.git_commit", "sf2rl.sweep_file"} <= set(parent.data.tags)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from support import sweep_runs
 
 from sf2rl.sweep.backlog import Backlog
 from sf2rl.sweep.runner import run_sweep
@@ -105,11 +106,7 @@ def test_a_sweep_goes_on_through_an_mlflow_outage_and_loses_no_record(
     assert seen["at_restart"] - seen["at_kill"] >= 4, f"the outage overlapped no training: {seen}"
 
     client = MlflowClient(tracking_uri=server.uri)
-    exp = client.get_experiment_by_name("outage")
-    assert exp is not None
-    found = client.search_runs([exp.experiment_id])
-    parents = [r for r in found if r.data.tags.get("sf2rl.kind") == "sweep"]
-    children = [r for r in found if r.data.tags.get("sf2rl.kind") == "trial"]
+    parents, children = sweep_runs(server.uri, "outage")
     assert [p.info.status for p in parents] == ["FINISHED"]
     assert len(children) == 2
     for child in children:
